@@ -1,0 +1,217 @@
+"""Load and validate ``params.yaml`` in one place; every stage calls ``load_params`` first.
+
+The schema below is the single list of what params.yaml may contain. Anything
+else -- an unknown key, a missing key, a wrong type, a value out of range -- is
+reported in one ``ParamsError`` that names each bad key, its value and what is
+allowed, before any stage does work.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import ParamsError
+
+PROFILES = ("smoke", "cpu", "full", "seed")
+VARIANTS = ("original", "se", "cbam")
+CAM_METHODS = ("gradcam", "gradcam++")
+SOURCE_KINDS = ("official", "local")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("float32", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored")
+STEMS = ("cifar", "seed")
+NUM_CLASSES = 10
+TRAIN_PER_CLASS = 5000
+TEST_PER_CLASS = 1000
+DEFAULT_PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key accepts: ``check`` returns True for a good value; ``allowed`` says what is."""
+
+    check: Callable[[Any], bool]
+    allowed: str
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Rule:
+    desc = "an integer" + (f" >= {lo}" if lo is not None else "") + (f" and <= {hi}" if hi is not None else "")
+    return Rule(lambda v: _is_int(v) and (lo is None or v >= lo) and (hi is None or v <= hi), desc)
+
+
+def number(gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None) -> Rule:
+    parts = [f"> {gt}" if gt is not None else "", f">= {ge}" if ge is not None else "",
+             f"< {lt}" if lt is not None else "", f"<= {le}" if le is not None else ""]
+    desc = "a finite number " + " and ".join(p for p in parts if p)
+
+    def ok(v: Any) -> bool:
+        return (_is_number(v) and (gt is None or v > gt) and (ge is None or v >= ge)
+                and (lt is None or v < lt) and (le is None or v <= le))
+
+    return Rule(ok, desc.strip())
+
+
+def choice(options: tuple[str, ...]) -> Rule:
+    return Rule(lambda v: isinstance(v, str) and v in options, "one of: " + ", ".join(options))
+
+
+def boolean() -> Rule:
+    return Rule(lambda v: isinstance(v, bool), "true or false")
+
+
+def int_list(min_len: int = 1, lo: int = 1) -> Rule:
+    return Rule(
+        lambda v: isinstance(v, list) and len(v) >= min_len and all(_is_int(i) and i >= lo for i in v),
+        f"a list of at least {min_len} integers, each >= {lo}",
+    )
+
+
+def subset_of(options: tuple[str, ...]) -> Rule:
+    return Rule(
+        lambda v: isinstance(v, list) and len(v) >= 1 and len(set(v)) == len(v)
+        and all(isinstance(i, str) and i in options for i in v),
+        "a non-empty list without repeats, drawn from: " + ", ".join(options),
+    )
+
+
+def _source_ok(v: Any) -> bool:
+    if not isinstance(v, dict) or v.get("kind") not in SOURCE_KINDS:
+        return False
+    if v["kind"] == "official":
+        return (set(v) == {"kind", "url", "md5"} and isinstance(v["url"], str)
+                and isinstance(v["md5"], str) and len(v["md5"]) == 32)
+    sha = v.get("sha256", "")
+    return (set(v) <= {"kind", "path", "sha256"} and isinstance(v.get("path"), str) and v["path"] != ""
+            and isinstance(sha, str) and (sha == "" or len(sha) == 64))
+
+
+SOURCES_RULE = Rule(
+    lambda v: isinstance(v, list) and len(v) >= 1 and all(_source_ok(s) for s in v),
+    "a non-empty list of sources, each {kind: official, url: URL, md5: 32 hex} "
+    "or {kind: local, path: PATH, sha256: 64 hex or ''}",
+)
+
+SCHEMA: dict[str, Rule] = {
+    "profile": choice(PROFILES),
+    "seed": integer(lo=0),
+    "data.sources": SOURCES_RULE,
+    "data.connect_timeout": number(gt=0, le=120),
+    "data.val_fraction": number(gt=0, lt=1),
+    "data.train_per_class": integer(lo=0),
+    "data.test_per_class": integer(lo=0, hi=TEST_PER_CLASS),
+    "model.blocks": int_list(min_len=1, lo=1),
+    "model.width": integer(lo=1),
+    "model.expansion": integer(lo=1),
+    "model.stem": choice(STEMS),
+    "model.strides": int_list(min_len=1, lo=1),
+    "model.widen": boolean(),
+    "model.reduction": integer(lo=1),
+    "model.cbam_kernel": Rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "a positive odd integer"),
+    "train.variants": subset_of(VARIANTS),
+    "train.epochs": integer(lo=1),
+    "train.batch_size": integer(lo=1),
+    "train.optimizer": choice(OPTIMIZERS),
+    "train.lr": number(gt=0, le=10),
+    "train.momentum": number(ge=0, lt=1),
+    "train.nesterov": boolean(),
+    "train.weight_decay": number(ge=0, lt=1),
+    "train.schedule": choice(SCHEDULES),
+    "train.warmup_epochs": number(ge=0),
+    "train.label_smoothing": number(ge=0, lt=1),
+    "train.augment.flip": boolean(),
+    "train.augment.crop_pad": integer(lo=0, hi=16),
+    "train.precision": choice(PRECISIONS),
+    "train.jit_compile": boolean(),
+    "train.strategy": choice(STRATEGIES),
+    "train.early_stopping_patience": integer(lo=0),
+    "evaluate.batch_size": integer(lo=1),
+    "gradcam.methods": subset_of(CAM_METHODS),
+    "gradcam.per_class": integer(lo=1, hi=TEST_PER_CLASS),
+    "gradcam.batch_size": integer(lo=1),
+}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts to dotted keys; lists and scalars are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        is_section = any(k.startswith(dotted + ".") for k in SCHEMA)
+        if isinstance(value, dict) and is_section:
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def validate(params: Any, origin: str = DEFAULT_PARAMS_FILE) -> dict:
+    """Return ``params`` if it matches SCHEMA, else raise one ParamsError listing every problem."""
+    if not isinstance(params, dict):
+        raise ParamsError(f"{origin}: expected a mapping of sections, got {type(params).__name__}")
+    flat = _flatten(params)
+    problems = []
+    for key in sorted(set(flat) - set(SCHEMA)):
+        problems.append(f"{key}: unknown key (value {flat[key]!r}); check the spelling against the profiles")
+    for key, rule in SCHEMA.items():
+        if key not in flat:
+            problems.append(f"{key}: missing; it must be {rule.allowed}")
+        elif not rule.check(flat[key]):
+            problems.append(f"{key} = {flat[key]!r} is invalid; it must be {rule.allowed}")
+    if not problems:
+        problems.extend(_cross_checks(params))
+    if problems:
+        raise ParamsError(f"{origin}: " + ("\n  " if len(problems) > 1 else "") + "\n  ".join(problems))
+    return params
+
+
+def _cross_checks(p: dict) -> list[str]:
+    problems = []
+    model = p["model"]
+    if len(model["strides"]) != len(model["blocks"]):
+        problems.append(
+            f"model.strides = {model['strides']!r} is invalid; it must have one entry per stage "
+            f"of model.blocks = {model['blocks']!r}"
+        )
+    available = math.floor(TRAIN_PER_CLASS * (1 - p["data"]["val_fraction"]))
+    if p["data"]["train_per_class"] > available:
+        problems.append(
+            f"data.train_per_class = {p['data']['train_per_class']} is invalid; the training split has "
+            f"{available} images per class after holding out data.val_fraction = {p['data']['val_fraction']} "
+            "(use 0 for all)"
+        )
+    return problems
+
+
+def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:
+    """Read and validate a params file; every stage's first call."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: not found; create it with `python -m pipeline.profile smoke` (or cpu/full/seed)")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return validate(params, origin=str(path))
+
+
+def train_size(params: dict) -> int:
+    """Images in the training split after the validation hold-out and any subset."""
+    per_class = params["data"]["train_per_class"]
+    if per_class == 0:
+        per_class = TRAIN_PER_CLASS - round(TRAIN_PER_CLASS * params["data"]["val_fraction"])
+    return per_class * NUM_CLASSES

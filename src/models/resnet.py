@@ -1,0 +1,161 @@
+"""Bottleneck ResNet builder (the ResNet-50 family) with optional SE/CBAM attention.
+
+``build_resnet(blocks=(3, 4, 6, 3), width=64)`` is ResNet-50 with a CIFAR stem:
+a 3x3 stride-1 stem (32x32 inputs cannot afford ImageNet's 7x7/2 + max-pool), then
+four stages of bottleneck blocks (1x1 -> 3x3 -> 1x1 with expansion 4), the first
+block of stages 2-4 down-sampling by 2 with a projection shortcut.
+
+Attention sits on the residual branch after the last BN and before the addition,
+as in the SE and CBAM papers. The ``seed`` stem reproduces the original notebooks'
+model: a 7x7 conv + 2x2 max-pool to 16x16, then (with ``strides=(1, 1, 1, 1)`` and
+``widen=False``) no further down-sampling and equal filters in every stage.
+
+Every block's output layer is named ``stage{S}_block{B}_out`` so Grad-CAM can
+target it; ``last_conv_layer_name(model)`` returns the deepest one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from src.models.attention import make_attention
+
+VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
+VARIANTS = tuple(VARIANT_ATTENTION)
+STEMS = ("cifar", "seed")
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
+    x = layers.Conv2D(
+        filters, kernel, strides=stride, padding="same", use_bias=False,
+        kernel_initializer="he_normal", name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    if relu:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    return x
+
+
+def bottleneck_block(
+    x,
+    width: int,
+    stride: int,
+    name: str,
+    expansion: int = 4,
+    attention: str | None = None,
+    reduction: int = 16,
+    cbam_kernel: int = 7,
+):
+    """One bottleneck residual block; returns the block's output tensor."""
+    out_channels = width * expansion
+    shortcut = x
+    if stride != 1 or int(x.shape[-1]) != out_channels:
+        shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_proj", relu=False)
+
+    y = _conv_bn(x, width, 1, 1, f"{name}_1")
+    y = _conv_bn(y, width, 3, stride, f"{name}_2")
+    y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False)
+    gate = make_attention(attention, f"{name}_{attention}", reduction=reduction, kernel_size=cbam_kernel)
+    if gate is not None:
+        y = gate(y)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def build_resnet(
+    num_classes: int = 10,
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    blocks: Sequence[int] = (3, 4, 6, 3),
+    width: int = 64,
+    expansion: int = 4,
+    attention: str | None = None,
+    reduction: int = 16,
+    cbam_kernel: int = 7,
+    stem: str = "cifar",
+    strides: Sequence[int] = (1, 2, 2, 2),
+    widen: bool = True,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """Build a bottleneck ResNet.
+
+    ``blocks`` gives the number of blocks per stage (ResNet-50: 3, 4, 6, 3),
+    ``width`` the bottleneck width of the first stage, doubled per stage when
+    ``widen``; ``attention`` is None, "se" or "cbam". ``normalization`` is the
+    per-channel (mean, std) of the training pixels on the [0, 255] scale; the model
+    then takes raw pixels, so a saved model needs no separate preprocessing.
+    """
+    if not blocks or any(int(b) < 1 for b in blocks):
+        raise ValueError(f"blocks must be a non-empty list of positive ints, got {list(blocks)}")
+    if len(strides) != len(blocks):
+        raise ValueError(f"strides {list(strides)} must have one entry per stage {list(blocks)}")
+    if width < 1:
+        raise ValueError(f"width must be positive, got {width}")
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; allowed: {', '.join(STEMS)}")
+
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    if normalization is not None:
+        mean, std = normalization
+        x = layers.Normalization(
+            mean=list(mean), variance=[s * s for s in std], dtype="float32", name="normalize"
+        )(x)
+    if stem == "cifar":
+        x = _conv_bn(x, width, 3, 1, "stem")
+    else:
+        x = _conv_bn(x, width, 7, 1, "stem")
+        x = layers.MaxPooling2D(2, name="stem_pool")(x)
+
+    for stage, (n_blocks, stage_stride) in enumerate(zip(blocks, strides), start=1):
+        stage_width = width * (2 ** (stage - 1) if widen else 1)
+        for block in range(1, int(n_blocks) + 1):
+            x = bottleneck_block(
+                x, stage_width, stage_stride if block == 1 else 1, f"stage{stage}_block{block}",
+                expansion=expansion, attention=attention, reduction=reduction, cbam_kernel=cbam_kernel,
+            )
+
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    # Softmax in float32 even under a bfloat16 policy: probabilities and the loss stay accurate.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name or f"resnet_{attention or 'original'}")
+
+
+def build_variant(
+    variant: str,
+    model_params: dict,
+    num_classes: int = 10,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> keras.Model:
+    """Build ``variant`` ("original", "se", "cbam") from the ``model`` params section."""
+    if variant not in VARIANT_ATTENTION:
+        raise ValueError(f"unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+    return build_resnet(
+        num_classes=num_classes,
+        blocks=model_params["blocks"],
+        width=model_params["width"],
+        expansion=model_params["expansion"],
+        attention=VARIANT_ATTENTION[variant],
+        reduction=model_params["reduction"],
+        cbam_kernel=model_params["cbam_kernel"],
+        stem=model_params["stem"],
+        strides=model_params["strides"],
+        widen=model_params["widen"],
+        normalization=normalization,
+        name=f"resnet_{variant}",
+    )
+
+
+def block_output_names(model: keras.Model) -> list[str]:
+    """Names of every block's output layer, shallow to deep."""
+    return [layer.name for layer in model.layers if layer.name.endswith("_out") and layer.name.startswith("stage")]
+
+
+def last_conv_layer_name(model: keras.Model) -> str:
+    """The deepest block output: the usual Grad-CAM target."""
+    names = block_output_names(model)
+    if not names:
+        raise ValueError(f"model {model.name!r} has no stage*_block*_out layer to explain")
+    return names[-1]
