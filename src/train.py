@@ -125,9 +125,11 @@ def prepare_backup(backup_dir: Path, fingerprint: str) -> int:
     """Return the epoch a valid backup resumes from (0 = fresh start); drop stale backups."""
     stamp = backup_dir / "fingerprint.txt"
     meta = backup_dir / "training_metadata.json"
-    if backup_dir.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint or not meta.is_file()):
-        print(f"train: discarding backup {backup_dir} (params changed or incomplete)", file=sys.stderr)
+    if meta.is_file() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        print(f"train: discarding backup {backup_dir}: it was made with other params or data", file=sys.stderr)
         shutil.rmtree(backup_dir)
+    elif backup_dir.exists() and not meta.is_file():
+        shutil.rmtree(backup_dir)  # killed before the first epoch ended: nothing to resume
     if meta.is_file():
         return int(json.loads(meta.read_text()).get("epoch", -1)) + 1
     backup_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +196,7 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
 
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"], callbacks=callbacks,
+        history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"], callbacks=callbacks, shuffle=False,
                             verbose=1 if sys.stdout.isatty() else 2)
     except TrainingError:
         shutil.rmtree(backup_dir, ignore_errors=True)

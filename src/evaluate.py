@@ -1,0 +1,86 @@
+"""Stage evaluate: every trained variant on the held-out test set.
+
+Writes, per variant:
+- metrics/test/<variant>.json      loss, accuracy, per-class accuracy, inference img/s
+- plots/confusion/<variant>.csv    one row per test image (actual, predicted) for DVC's confusion template
+- data/predictions/<variant>.npz   class probabilities and labels, read by gradcam and compare
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.errors import stage_main
+from pipeline.params import load_params
+from src.data.loader import make_dataset
+from src.models.io import load_variant
+from src.preprocess import PREPARED_DIR, load_split, load_stats
+
+PREDICTIONS_DIR = Path("data/predictions")
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class."""
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0))))
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[i, j] = images of class i predicted as j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+def test_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
+    predicted = probs.argmax(axis=1)
+    counts = confusion_matrix(labels, predicted, len(classes))
+    per_class = np.diag(counts) / np.maximum(counts.sum(axis=1), 1)
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "loss": cross_entropy(probs, labels),
+        "per_class_accuracy": {cls: round(float(acc), 4) for cls, acc in zip(classes, per_class)},
+        "images": int(len(labels)),
+    }
+
+
+def predict(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    """Class probabilities and steady-state inference img/s (a warm-up batch is excluded)."""
+    ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size).map(lambda images, _: images)
+    model.predict(ds.take(1), verbose=0)
+    start = time.perf_counter()
+    probs = model.predict(ds, verbose=0)
+    return probs.astype(np.float32), len(x) / (time.perf_counter() - start)
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--prepared", default=PREPARED_DIR)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    x_test, y_test = load_split(args.prepared, "test")
+    classes = load_stats(args.prepared)["classes"]
+
+    for variant in params["train"]["variants"]:
+        model = load_variant(variant)
+        probs, img_per_s = predict(model, x_test, params["evaluate"]["batch_size"])
+        metrics = {"variant": variant, **test_metrics(probs, y_test, classes),
+                   "inference_img_per_s": round(img_per_s, 1)}
+        predicted = probs.argmax(axis=1)
+        with atomic_path(PREDICTIONS_DIR / f"{variant}.npz") as tmp:
+            np.savez(tmp, probs=probs, labels=y_test)
+        confusion = pd.DataFrame({"actual": np.asarray(classes)[y_test], "predicted": np.asarray(classes)[predicted]})
+        with atomic_path(Path("plots/confusion") / f"{variant}.csv") as tmp:
+            confusion.to_csv(tmp, index=False)
+        write_json(Path("metrics/test") / f"{variant}.json", metrics)
+        print(f"evaluate: {variant} test accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
