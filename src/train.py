@@ -32,7 +32,7 @@ from dvclive.keras import DVCLiveCallback
 from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import ParamsError, TrainingError, stage_main
 from pipeline.params import VARIANTS, load_params
-from src.data.loader import make_dataset
+from src.data.loader import make_dataset, make_train_dataset
 from src.models.resnet import build_variant
 from src.models.schedules import WarmupSchedule
 from src.preprocess import PREPARED_DIR, load_split, load_stats
@@ -131,7 +131,7 @@ def prepare_backup(backup_dir: Path, fingerprint: str) -> int:
     elif backup_dir.exists() and not meta.is_file():
         shutil.rmtree(backup_dir)  # killed before the first epoch ended: nothing to resume
     if meta.is_file():
-        return int(json.loads(meta.read_text()).get("epoch", -1)) + 1
+        return int(json.loads(meta.read_text()).get("epoch", 0))  # epochs completed
     backup_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     return 0
@@ -160,12 +160,7 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
 
     configure_runtime(seed, train_params["precision"])
     steps_per_epoch = len(x_train) // train_params["batch_size"]
-    aug = train_params["augment"]
-    train_ds = make_dataset(x_train, y_train, train_params["batch_size"], training=True,
-                            flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed)
-    val_ds = make_dataset(x_val, y_val, params["evaluate"]["batch_size"])
     num_classes = len(stats["classes"])
-    train_ds, val_ds = (ds.map(lambda x, y: (x, tf.one_hot(y, num_classes))) for ds in (train_ds, val_ds))
 
     with make_strategy(train_params["strategy"]).scope():
         model = build_variant(variant, params["model"], num_classes=num_classes,
@@ -174,6 +169,11 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
 
     backup_dir = CHECKPOINT_ROOT / variant
     resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, params, stats))
+    aug = train_params["augment"]
+    train_ds = make_train_dataset(x_train, y_train, train_params["batch_size"], train_params["epochs"],
+                                  start_epoch=resume_epoch, flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed)
+    val_ds = make_dataset(x_val, y_val, params["evaluate"]["batch_size"])
+    train_ds, val_ds = (ds.map(lambda x, y: (x, tf.one_hot(y, num_classes))) for ds in (train_ds, val_ds))
     live_dir = Path("plots/train") / variant
     if not resume_epoch:
         shutil.rmtree(live_dir, ignore_errors=True)
@@ -196,7 +196,8 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
 
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"], callbacks=callbacks, shuffle=False,
+        history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"],
+                            steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
                             verbose=1 if sys.stdout.isatty() else 2)
     except TrainingError:
         shutil.rmtree(backup_dir, ignore_errors=True)

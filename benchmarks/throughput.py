@@ -1,0 +1,132 @@
+"""Throughput table: params, FLOPs/image, training and inference img/s per variant, side by side.
+
+    python -m benchmarks.throughput                 # the model/train settings in params.yaml
+    python -m benchmarks.throughput --profile cpu   # another profile's settings
+    python -m benchmarks.throughput --precision float32 --jit --batch-size 256 --width 24
+
+All variants are measured in one process on synthetic data of CIFAR shape, so the
+overhead ratios (SE and CBAM vs Original) compare like with like. The input
+pipeline's img/s (the real tf.data augmentation path) is printed for reference:
+it must stay far above the model's rate.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipeline.params import VARIANTS, load_params, validate
+from pipeline.profile import build_profile
+from src.data.loader import make_train_dataset
+from src.models.resnet import build_variant
+from src.train import compile_model, configure_runtime
+
+
+def flops_per_image(model: keras.Model) -> int:
+    """Multiply-adds x 2 of every conv and dense layer (attention's pooling/elementwise work excluded)."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D):
+            out_h, out_w = layer.output.shape[1:3] if hasattr(layer, "output") and layer._inbound_nodes else (0, 0)
+            kh, kw = layer.kernel_size
+            total += 2 * out_h * out_w * kh * kw * int(layer.kernel.shape[2]) * layer.filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * int(np.prod(layer.kernel.shape))
+    return int(total + _attention_conv_flops(model))
+
+
+def _attention_conv_flops(model: keras.Model) -> int:
+    """The CBAM spatial conv and SE/CBAM MLPs live inside custom layers: count them from the feature shapes."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in ("SqueezeExcitation", "CBAM"):
+            continue
+        _, h, w, c = layer.input.shape
+        dense_weights = [v for v in layer.trainable_weights if len(v.shape) == 2]
+        total += sum(2 * int(np.prod(v.shape)) for v in dense_weights) * (2 if kind == "CBAM" else 1)
+        if kind == "CBAM":
+            k = layer.kernel_size
+            total += 2 * h * w * k * k * 2
+    return total
+
+
+def measure(fn, images_per_call: int, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return images_per_call * repeats / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", help="take settings from this profile instead of params.yaml")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"])
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--blocks", type=int, nargs="+")
+    parser.add_argument("--strides", type=int, nargs="+")
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per variant")
+    args = parser.parse_args(argv)
+
+    params = build_profile(args.profile) if args.profile else load_params(args.params)
+    params = copy.deepcopy(params)
+    for key, value in (("precision", args.precision), ("jit_compile", args.jit), ("batch_size", args.batch_size)):
+        if value is not None:
+            params["train"][key] = value
+    if args.width:
+        params["model"]["width"] = args.width
+    if args.blocks:
+        params["model"]["blocks"] = args.blocks
+        params["model"]["strides"] = params["model"]["strides"][: len(args.blocks)] + [2] * (
+            len(args.blocks) - len(params["model"]["strides"]))
+    if args.strides:
+        params["model"]["strides"] = args.strides
+    validate(params, origin="benchmark settings")
+    train, batch = params["train"], params["train"]["batch_size"]
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch * 4, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, batch * 4)
+    images = tf.constant(x[:batch].astype(np.float32))
+    onehot = tf.one_hot(y[:batch], 10)
+
+    ds = make_train_dataset(x.repeat(8, axis=0), y.repeat(8), batch, epochs=2,
+                            flip=train["augment"]["flip"], crop_pad=train["augment"]["crop_pad"], seed=0)
+    start = time.perf_counter()
+    n = sum(int(b[0].shape[0]) for b in ds)
+    input_rate = n / (time.perf_counter() - start)
+
+    rows = []
+    for variant in args.variants:
+        configure_runtime(params["seed"], train["precision"])
+        model = build_variant(variant, params["model"])
+        compile_model(model, train, steps_per_epoch=100)
+        train_rate = measure(lambda: model.train_on_batch(images, onehot), batch, 2, args.steps)
+        infer = tf.function(lambda t: model(t, training=False), jit_compile=train["jit_compile"])
+        infer_rate = measure(lambda: infer(images).numpy(), batch, 2, args.steps * 2)
+        rows.append((variant, model.count_params(), flops_per_image(model), train_rate, infer_rate))
+
+    base = {r[0]: r for r in rows}.get("original")
+    print(f"\nblocks {params['model']['blocks']}, strides {params['model']['strides']}, "
+          f"width {params['model']['width']}, batch {batch}, "
+          f"{train['precision']}, jit_compile={train['jit_compile']}; input pipeline {input_rate:,.0f} img/s\n")
+    print("| variant | params | MFLOPs/img | train img/s | infer img/s | train vs Original | infer vs Original |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for variant, n_params, flops, train_rate, infer_rate in rows:
+        ratio = (f"{train_rate / base[3]:.2f}x", f"{infer_rate / base[4]:.2f}x") if base else ("-", "-")
+        print(f"| {variant} | {n_params:,} | {flops / 1e6:.1f} | {train_rate:.0f} | {infer_rate:.0f} | "
+              f"{ratio[0]} | {ratio[1]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Shared fixtures: tiny CIFAR-10 archives in the real formats, generated on the fly."""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from src.data.readers import CLASSES  # noqa: E402
+
+
+def tiny_images(n: int, seed: int, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def make_official_tarball(path: Path, train_per_class: int = 2, test_per_class: int = 1) -> Path:
+    """An official-format tarball: 5 pickled train batches + test_batch, channel-planar rows."""
+    with tarfile.open(path, "w:gz") as tar:
+        labels = np.repeat(np.arange(10), train_per_class)
+        images = tiny_images(len(labels), seed=1)
+        for i, chunk in enumerate(np.array_split(np.arange(len(labels)), 5), start=1):
+            batch = {b"data": images[chunk].transpose(0, 3, 1, 2).reshape(len(chunk), -1),
+                     b"labels": labels[chunk].tolist()}
+            _add_bytes(tar, f"cifar-10-batches-py/data_batch_{i}", pickle.dumps(batch))
+        test_labels = np.repeat(np.arange(10), test_per_class)
+        test = {b"data": tiny_images(len(test_labels), seed=2).transpose(0, 3, 1, 2).reshape(len(test_labels), -1),
+                b"labels": test_labels.tolist()}
+        _add_bytes(tar, "cifar-10-batches-py/test_batch", pickle.dumps(test))
+        _add_bytes(tar, "cifar-10-batches-py/batches.meta", pickle.dumps({b"label_names": list(CLASSES)}))
+    return path
+
+
+def encode(image: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def make_imagefolder(path: Path, train_per_class: int = 2, test_per_class: int = 1, as_tar: bool = True,
+                     root: str = "cifar10/", fmt: str = "PNG", skip_class: str | None = None,
+                     extra: dict[str, bytes] | None = None) -> Path:
+    """An ImageFolder archive (or directory) {train,test}/<class>/NNNN.png|jpg under ``root``."""
+    files: dict[str, bytes] = {}
+    ext = "png" if fmt == "PNG" else "jpg"
+    for split, count, seed in (("train", train_per_class, 3), ("test", test_per_class, 4)):
+        for label, cls in enumerate(CLASSES):
+            if cls == skip_class:
+                continue
+            for i, image in enumerate(tiny_images(count, seed=seed * 100 + label)):
+                files[f"{root}{split}/{cls}/{i:04d}.{ext}"] = encode(image, fmt)
+    files.update(extra or {})
+    if as_tar:
+        with tarfile.open(path, "w:gz") as tar:
+            for name, data in files.items():
+                _add_bytes(tar, name, data)
+    else:
+        for name, data in files.items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def official_tarball(tmp_path: Path) -> Path:
+    return make_official_tarball(tmp_path / "cifar-10-python.tar.gz")
+
+
+@pytest.fixture
+def imagefolder_tarball(tmp_path: Path) -> Path:
+    return make_imagefolder(tmp_path / "cifar10-png.tar.gz")
+
+
+def make_prepared(folder: Path, train_per_class: int = 30, val_per_class: int = 5, test_per_class: int = 5) -> Path:
+    """A tiny data/prepared/ directory: each class is a distinct mean colour plus noise, so it is learnable."""
+    import json
+
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    colours = rng.integers(30, 225, (10, 3))
+    sizes = {}
+    for split, per_class in (("train", train_per_class), ("val", val_per_class), ("test", test_per_class)):
+        y = np.repeat(np.arange(10), per_class)
+        x = np.clip(colours[y][:, None, None, :] + rng.normal(0, 40, (len(y), 32, 32, 3)), 0, 255).astype(np.uint8)
+        np.savez(folder / f"{split}.npz", x=x, y=y.astype(np.int64))
+        sizes[split] = len(y)
+    (folder / "stats.json").write_text(json.dumps({
+        "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "classes": list(CLASSES), "sizes": sizes,
+        "source": {"kind": "local", "location": "generated", "format": "imagefolder", "sha256": None}}))
+    return folder
+
+
+def tiny_params(**train_overrides) -> dict:
+    """The smoke profile shrunk further for unit tests."""
+    from pipeline.profile import build_profile
+
+    params = build_profile("smoke")
+    params["model"].update(width=4, blocks=[1, 1])
+    params["model"]["strides"] = [1, 2]
+    params["train"].update({"epochs": 3, "batch_size": 50, "lr": 0.05, **train_overrides})
+    params["evaluate"]["batch_size"] = 100
+    return params

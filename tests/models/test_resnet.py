@@ -1,0 +1,98 @@
+"""ResNet builder: ResNet-50 shape and parameter count, attention placement, profiles that must build."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.profile import build_profile
+from src.models.resnet import block_output_names, build_resnet, build_variant, last_conv_layer_name
+from src.train import compile_model, configure_runtime, make_strategy
+
+# torchvision's resnet50 has 25,557,032 parameters (1000 classes, 7x7 stem). With 10 classes
+# (-2048*990 - 990) and a 3x3 CIFAR stem (-7*7*3*64 + 3*3*3*64) the trainable count is:
+RESNET50_CIFAR_TRAINABLE = 25_557_032 - 2048 * 990 - 990 - 9408 + 1728
+STAGE_CHANNELS = [(256, 3), (512, 4), (1024, 6), (2048, 3)]
+
+
+def trainable(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return build_resnet(attention=None)
+
+
+def test_resnet50_parameter_count_and_shapes(resnet50):
+    assert trainable(resnet50) == RESNET50_CIFAR_TRAINABLE
+    assert resnet50.output_shape == (None, 10)
+    names = block_output_names(resnet50)
+    assert len(names) == 16 and names[-1] == "stage4_block3_out" == last_conv_layer_name(resnet50)
+    assert resnet50.get_layer("stage1_block3_out").output.shape[1:] == (32, 32, 256)
+    assert resnet50.get_layer("stage4_block3_out").output.shape[1:] == (4, 4, 2048)
+
+
+def test_se_adds_exactly_its_mlps(resnet50):
+    se = build_resnet(attention="se")
+    expected = sum(n * (c * (c // 16) + c // 16 + (c // 16) * c + c) for c, n in STAGE_CHANNELS)
+    assert trainable(se) - trainable(resnet50) == expected
+
+
+def test_cbam_adds_mlps_and_spatial_convs(resnet50):
+    cbam = build_resnet(attention="cbam")
+    mlps = sum(n * (c * (c // 16) + c // 16 + (c // 16) * c + c) for c, n in STAGE_CHANNELS)
+    spatial = 16 * 7 * 7 * 2
+    assert trainable(cbam) - trainable(resnet50) == mlps + spatial
+
+
+def test_attention_sits_before_the_addition():
+    model = build_resnet(blocks=[1], strides=[1], width=8, attention="se")
+    add = model.get_layer("stage1_block1_add")
+    inbound = [t._keras_history.operation.name for t in add.input]
+    assert "stage1_block1_se" in inbound and "stage1_block1_proj_bn" in inbound
+
+
+def test_builder_rejects_bad_config():
+    with pytest.raises(ValueError, match="blocks"):
+        build_resnet(blocks=[])
+    with pytest.raises(ValueError, match="strides"):
+        build_resnet(blocks=[1, 1], strides=[1])
+    with pytest.raises(ValueError, match="unknown attention"):
+        build_resnet(blocks=[1], strides=[1], attention="eca")
+
+
+def test_seed_stem_keeps_16x16_and_equal_widths():
+    params = build_profile("seed")["model"]
+    model = build_variant("se", {**params, "blocks": [1, 1], "strides": [1, 1], "width": 8})
+    assert model.get_layer("stage1_block1_out").output.shape[1:] == (16, 16, 32)
+    assert model.get_layer("stage2_block1_out").output.shape[1:] == (16, 16, 32)
+
+
+def test_normalization_is_inside_the_model():
+    model = build_resnet(blocks=[1], strides=[1], width=4, normalization=([100.0] * 3, [50.0] * 3))
+    norm = model.get_layer("normalize")
+    out = norm(np.full((1, 2, 2, 3), 150.0, np.float32))
+    np.testing.assert_allclose(np.asarray(out), 1.0, rtol=1e-5)
+
+
+def _one_step(profile: str, strategy: str = "default") -> float:
+    params = build_profile(profile)
+    params["train"]["strategy"] = strategy
+    configure_runtime(0, params["train"]["precision"])
+    with make_strategy(strategy).scope():
+        model = build_variant("cbam", params["model"])
+        compile_model(model, params["train"], steps_per_epoch=1)
+    x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    logs = model.train_on_batch(x, tf.one_hot([1, 2], 10), return_dict=True)
+    return float(logs["loss"])
+
+
+@pytest.mark.parametrize("profile", ["full", "seed"])
+def test_full_and_seed_profiles_train_a_step(profile):
+    assert np.isfinite(_one_step(profile))
+
+
+def test_mirrored_strategy_trains_on_cpu():
+    assert np.isfinite(_one_step("smoke", strategy="mirrored"))

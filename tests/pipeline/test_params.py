@@ -1,0 +1,123 @@
+"""params.yaml validation: every kind of bad value is named with its key, value and what is allowed."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipeline.errors import ParamsError
+from pipeline.params import PROFILES, load_params, train_size, validate
+from pipeline.profile import build_profile, deep_merge, write_profile
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def good() -> dict:
+    return build_profile("smoke")
+
+
+def set_key(params: dict, dotted: str, value) -> dict:
+    params = copy.deepcopy(params)
+    *path, last = dotted.split(".")
+    node = params
+    for part in path:
+        node = node[part]
+    node[last] = value
+    return params
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_is_valid(name):
+    params = build_profile(name)
+    assert params["profile"] == name
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("train.lr", 0, r"train.lr = 0 is invalid; it must be a finite number > 0"),
+    ("train.lr", -0.1, r"train.lr = -0.1 is invalid"),
+    ("train.epochs", 0, r"train.epochs = 0 is invalid; it must be an integer >= 1"),
+    ("train.epochs", 2.5, r"train.epochs = 2.5 is invalid; it must be an integer"),
+    ("train.batch_size", "64", r"train.batch_size = '64' is invalid; it must be an integer"),
+    ("data.val_fraction", 1.0, r"data.val_fraction = 1.0 is invalid; it must be a finite number > 0 and < 1"),
+    ("data.val_fraction", 0, r"data.val_fraction = 0 is invalid"),
+    ("train.variants", ["original", "resnext"], r"train.variants = \['original', 'resnext'\] is invalid; "
+                                                 r"it must be a non-empty list without repeats, drawn from: original"),
+    ("gradcam.methods", ["scorecam"], r"gradcam.methods = \['scorecam'\] is invalid; .*gradcam, gradcam\+\+"),
+    ("profile", "huge", r"profile = 'huge' is invalid; it must be one of: smoke, cpu, full, seed"),
+    ("model.width", 0, r"model.width = 0 is invalid; it must be an integer >= 1"),
+    ("model.blocks", [3, 0, 6, 3], r"model.blocks = \[3, 0, 6, 3\] is invalid"),
+    ("model.blocks", [], r"model.blocks = \[\] is invalid"),
+    ("model.cbam_kernel", 4, r"model.cbam_kernel = 4 is invalid; it must be a positive odd integer"),
+    ("model.stem", "imagenet", r"model.stem = 'imagenet' is invalid; it must be one of: cifar, seed"),
+    ("train.optimizer", "rmsprop", r"train.optimizer = 'rmsprop' is invalid"),
+    ("train.precision", "float16", r"train.precision = 'float16' is invalid"),
+    ("train.augment.flip", "yes", r"train.augment.flip = 'yes' is invalid; it must be true or false"),
+    ("train.momentum", 1.0, r"train.momentum = 1.0 is invalid"),
+    ("train.label_smoothing", float("nan"), r"train.label_smoothing = nan is invalid"),
+    ("data.test_per_class", 1001, r"data.test_per_class = 1001 is invalid; it must be an integer >= 0 and <= 1000"),
+    ("data.train_per_class", 4600, r"data.train_per_class = 4600 is invalid; the training split has 4500"),
+    ("model.strides", [1, 2], r"model.strides = \[1, 2\] is invalid; it must have one entry per stage"),
+    ("data.sources", [{"kind": "ftp", "path": "x"}], r"data.sources = .* is invalid; it must be a non-empty list"),
+    ("data.sources", [{"kind": "official", "url": "u", "md5": "short"}], r"data.sources = .* is invalid"),
+    ("seed", True, r"seed = True is invalid; it must be an integer >= 0"),
+    ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored"),
+])
+def test_bad_values_are_named(good, key, value, expected):
+    with pytest.raises(ParamsError, match=expected):
+        validate(set_key(good, key, value))
+
+
+def test_unknown_and_missing_keys(good):
+    bad = set_key(good, "train.learning_rate", 0.1)
+    del bad["train"]["lr"]
+    with pytest.raises(ParamsError) as err:
+        validate(bad)
+    assert "train.learning_rate: unknown key" in str(err.value)
+    assert "train.lr: missing" in str(err.value)
+
+
+def test_all_problems_reported_together(good):
+    bad = set_key(set_key(good, "train.lr", -1), "train.epochs", 0)
+    with pytest.raises(ParamsError) as err:
+        validate(bad)
+    assert "train.lr" in str(err.value) and "train.epochs" in str(err.value)
+
+
+def test_load_params_errors(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(broken)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(empty)
+
+
+def test_profile_roundtrip_and_train_size(tmp_path):
+    target = tmp_path / "params.yaml"
+    written = write_profile("cpu", target)
+    assert load_params(target) == written
+    smoke = build_profile("smoke")
+    assert train_size(smoke) == smoke["data"]["train_per_class"] * 10
+    assert train_size(build_profile("full")) == 45000
+
+
+def test_profile_overlay_cannot_invent_keys():
+    with pytest.raises(ParamsError, match="'train.lrr' does not exist"):
+        deep_merge({"train": {"lr": 1}}, {"train": {"lrr": 2}})
+
+
+def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
+    for module in ("src.download", "src.preprocess", "src.evaluate", "src.gradcam", "src.compare"):
+        proc = subprocess.run([sys.executable, "-m", module, "--params", str(params)], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2, (module, proc.stderr)
+        assert "train.lr = -1 is invalid" in proc.stderr and "Traceback" not in proc.stderr

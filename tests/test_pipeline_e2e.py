@@ -1,0 +1,90 @@
+"""End to end: the real `smoke` pipeline on the offline CIFAR-10 archive, in a temporary copy of the repo.
+
+Checks what a new user would: all eight stages run, a second `dvc repro` does nothing,
+`dvc metrics show` lists the three variants and `dvc plots show` renders the page.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+STAGES = ("download", "preprocess", "train_original", "train_se", "train_cbam", "evaluate", "gradcam", "compare")
+VARIANTS = ("original", "se", "cbam")
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def copy_project(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files: what a clone plus the working changes holds."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+
+
+@pytest.mark.e2e
+def test_smoke_pipeline_end_to_end(tmp_path):
+    if not ARCHIVE.is_file():
+        message = f"offline CIFAR-10 archive not found at {ARCHIVE}"
+        if os.environ.get("REQUIRE_E2E"):
+            pytest.fail(message)
+        pytest.skip(message)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    copy_project(repo)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    dvc = [sys.executable, "-m", "dvc"]
+
+    run([sys.executable, "-m", "pipeline.profile", "smoke"], repo, env)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["profile"] == "smoke"
+    # Offline: skip the official URL (it cannot connect here) and point at the shared archive.
+    params["data"]["sources"] = [s for s in params["data"]["sources"] if s["kind"] == "local"]
+    params["data"]["sources"][0]["path"] = str(ARCHIVE)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "smoke"]):
+        run(["git", *cmd], repo, env)
+
+    out = run([*dvc, "repro"], repo, env)
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in out, stage
+    source = json.loads((repo / "data/raw/source.json").read_text())
+    assert source["sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee"
+    for variant in VARIANTS:
+        assert (repo / "models" / f"{variant}.keras").is_file()
+        row = json.loads((repo / "metrics/compare" / f"{variant}.json").read_text())
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
+    assert (repo / "plots/gradcam/gradcam_grid.png").is_file()
+    assert "| CBAM" in (repo / "metrics/comparison.md").read_text()
+
+    assert "Data and pipelines are up to date." in run([*dvc, "repro"], repo, env)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert lock["stages"]["train_se"]["params"]["params.yaml"]["profile"] == "smoke"
+
+    shown = json.loads(run([*dvc, "metrics", "show", "--json"], repo, env))
+    files = json.dumps(shown)
+    for variant in VARIANTS:
+        assert f"metrics/compare/{variant}.json" in files
+
+    run([*dvc, "plots", "show", "-o", "plots_html"], repo, env)
+    page = (repo / "plots_html" / "index.html").read_text()
+    for expected in ("Validation accuracy", "Confusion matrix", "gradcam_grid.png", "val_curves.png"):
+        assert expected in page, expected
