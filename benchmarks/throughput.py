@@ -22,37 +22,9 @@ import tensorflow as tf
 from pipeline.params import VARIANTS, load_params, validate
 from pipeline.profile import build_profile
 from src.data.loader import make_train_dataset
+from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
 from src.train import compile_model, configure_runtime
-
-
-def flops_per_image(model: keras.Model) -> int:
-    """Multiply-adds x 2 of every conv and dense layer (attention's pooling/elementwise work excluded)."""
-    total = 0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Conv2D):
-            out_h, out_w = layer.output.shape[1:3] if hasattr(layer, "output") and layer._inbound_nodes else (0, 0)
-            kh, kw = layer.kernel_size
-            total += 2 * out_h * out_w * kh * kw * int(layer.kernel.shape[2]) * layer.filters
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * int(np.prod(layer.kernel.shape))
-    return int(total + _attention_conv_flops(model))
-
-
-def _attention_conv_flops(model: keras.Model) -> int:
-    """The CBAM spatial conv and SE/CBAM MLPs live inside custom layers: count them from the feature shapes."""
-    total = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind not in ("SqueezeExcitation", "CBAM"):
-            continue
-        _, h, w, c = layer.input.shape
-        dense_weights = [v for v in layer.trainable_weights if len(v.shape) == 2]
-        total += sum(2 * int(np.prod(v.shape)) for v in dense_weights) * (2 if kind == "CBAM" else 1)
-        if kind == "CBAM":
-            k = layer.kernel_size
-            total += 2 * h * w * k * k * 2
-    return total
 
 
 def measure(fn, images_per_call: int, warmup: int, repeats: int) -> float:

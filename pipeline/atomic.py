@@ -55,3 +55,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def staging_dir(parent: str | os.PathLike = ".") -> Iterator[Path]:
+    """A scratch directory under ``parent`` (same filesystem, so ``publish`` is a rename), always removed."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".staging.", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move a finished file or directory into ``target``'s place, replacing what was there."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove(target)
+    os.replace(source, target)

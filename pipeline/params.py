@@ -140,9 +140,13 @@ SCHEMA: dict[str, Rule] = {
     "train.strategy": choice(STRATEGIES),
     "train.early_stopping_patience": integer(lo=0),
     "evaluate.batch_size": integer(lo=1),
+    "evaluate.tta_flip": boolean(),
     "gradcam.methods": subset_of(CAM_METHODS),
     "gradcam.per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.batch_size": integer(lo=1),
+    "gradcam.faithfulness_per_class": integer(lo=1, hi=TEST_PER_CLASS),
+    "gradcam.faithfulness_steps": integer(lo=2, hi=1024),
+    "gradcam.user_images": Rule(lambda v: isinstance(v, str), "a directory path, or '' for none"),
 }
 
 

@@ -1,15 +1,18 @@
-"""Stage compare: one table of every variant's accuracy and cost, and their validation curves.
+"""Stage compare: accuracy with uncertainty, paired significance tests, cost and CAM quality in one place.
 
 Writes
-- metrics/compare/<variant>.json  one row per variant (the DVC metrics of the project, so
-                           `dvc metrics show` prints the variants side by side): test accuracy/loss,
-                           params, training minutes, img/s, and the difference from Original
-- metrics/comparison.md    the same table for people
-- plots/compare/val_curves.png   the variants' validation accuracy and loss, overlaid
+- metrics/compare/<variant>.json  one row per variant -- the project's DVC metrics, so
+    `dvc metrics show` prints the variants side by side: test accuracy with its 95% bootstrap
+    interval, loss, params, MFLOPs, training minutes, img/s, the CAM faithfulness scores, and
+    the difference from Original with McNemar's p-value
+- metrics/comparison.md           the report for people: tables, every pairwise McNemar test,
+    which differences are significant, and whether each CAM beats random heatmaps
+- plots/compare/val_curves.png    the variants' validation accuracy and loss, overlaid
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -17,14 +20,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
 from pipeline.errors import DataError, stage_main  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
+from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar  # noqa: E402
 
 BASELINE = "original"
 TITLES = {"original": "Original", "se": "SE", "cbam": "CBAM"}
+CAM_KEYS = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
+ALPHA = 0.05
 
 
 def read_json(path: Path) -> dict:
@@ -42,43 +49,119 @@ def read_curve(variant: str, split: str, metric: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train_{variant}`") from None
 
 
-def comparison_table(variants: list[str]) -> pd.DataFrame:
-    """One row per variant; deltas are relative to Original when it was trained."""
-    rows = []
+def correctness(variant: str) -> np.ndarray:
+    path = Path("data/predictions") / f"{variant}.npz"
+    try:
+        with np.load(path) as data:
+            return data["probs"].argmax(axis=1) == data["labels"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate`") from None
+
+
+def comparison_table(variants: list[str], methods: list[str], seed: int) -> pd.DataFrame:
+    """One row per variant; deltas and p-values are against Original when it was trained."""
+    rows, correct = [], {v: correctness(v) for v in variants}
     for variant in variants:
         train = read_json(Path("metrics/train") / f"{variant}.json")
         test = read_json(Path("metrics/test") / f"{variant}.json")
-        rows.append({
-            "variant": variant,
-            "test_accuracy": test["accuracy"],
-            "test_loss": test["loss"],
-            "best_val_accuracy": train["best_val_accuracy"],
-            "params": train["params"],
-            "epochs": train["epochs"],
-            "train_minutes": train["train_minutes"],
-            "train_img_per_s": train["train_img_per_s"],
+        cam = read_json(Path("metrics/cam") / f"{variant}.json")
+        low, high = bootstrap_accuracy_ci(correct[variant], seed=seed)
+        row = {
+            "variant": variant, "test_accuracy": test["accuracy"], "test_accuracy_ci_low": low,
+            "test_accuracy_ci_high": high, "test_loss": test["loss"],
+            "best_val_accuracy": train["best_val_accuracy"], "params": train["params"],
+            "mflops_per_image": train["mflops_per_image"], "epochs": train["epochs"],
+            "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
             "inference_img_per_s": test["inference_img_per_s"],
-        })
+        }
+        for method in methods:
+            prefix = method.replace("++", "pp")
+            row.update({f"{prefix}_{k}": cam[method][k] for k in CAM_KEYS})
+            row[f"{prefix}_img_per_s"] = cam[method]["img_per_s"]
+        rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
     if BASELINE in table.index:
         base = table.loc[BASELINE]
         table["accuracy_vs_original"] = table["test_accuracy"] - base["test_accuracy"]
+        table["mcnemar_p_vs_original"] = [mcnemar(correct[BASELINE], correct[v])["p_value"] for v in table.index]
         table["params_vs_original"] = table["params"] / base["params"]
         table["train_speed_vs_original"] = table["train_img_per_s"] / base["train_img_per_s"]
     return table
 
 
-def to_markdown(table: pd.DataFrame, profile: str) -> str:
-    shown = table.rename(index=lambda v: TITLES.get(v, v)).copy()
-    fmt = {"test_accuracy": "{:.4f}", "test_loss": "{:.4f}", "best_val_accuracy": "{:.4f}", "params": "{:,}",
-           "train_minutes": "{:.1f}", "train_img_per_s": "{:.0f}", "inference_img_per_s": "{:.0f}",
-           "accuracy_vs_original": "{:+.4f}", "params_vs_original": "{:.3f}x", "train_speed_vs_original": "{:.2f}x"}
-    for column, pattern in fmt.items():
-        if column in shown:
-            shown[column] = shown[column].map(lambda v, p=pattern: p.format(v))
-    return (f"# Variant comparison (profile `{profile}`)\n\n"
-            "Test accuracy on the held-out CIFAR-10 test set; speeds measured on the training machine.\n\n"
-            + shown.to_markdown(disable_numparse=True) + "\n")
+def pairwise_tests(variants: list[str]) -> pd.DataFrame:
+    correct = {v: correctness(v) for v in variants}
+    rows = []
+    for a, b in itertools.combinations(variants, 2):
+        result = mcnemar(correct[a], correct[b])
+        rows.append({"pair": f"{TITLES.get(a, a)} vs {TITLES.get(b, b)}",
+                     "accuracy difference": f"{correct[b].mean() - correct[a].mean():+.4f}",
+                     "only first right": result["only_a"], "only second right": result["only_b"],
+                     "test": result["method"], "p-value": f"{result['p_value']:.4g}",
+                     f"at {ALPHA}": describe_p(result["p_value"], ALPHA)})
+    return pd.DataFrame(rows)
+
+
+def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
+    rows = []
+    for variant in variants:
+        cam = read_json(Path("metrics/cam") / f"{variant}.json")
+        for method in [*methods, "random"]:
+            r = cam[method]
+            rows.append({"variant": TITLES.get(variant, variant), "heatmap": method,
+                         "deletion AUC ↓": f"{r['deletion_auc']:.3f}", "insertion AUC ↑": f"{r['insertion_auc']:.3f}",
+                         "Average Drop % ↓": f"{r['average_drop']:.1f}",
+                         "Increase in Conf. % ↑": f"{r['increase_in_confidence']:.1f}"})
+    return pd.DataFrame(rows)
+
+
+def report(table: pd.DataFrame, variants: list[str], methods: list[str], profile: str) -> str:
+    t = table.rename(index=lambda v: TITLES.get(v, v))
+    accuracy = pd.DataFrame({
+        "test accuracy": t["test_accuracy"].map("{:.4f}".format),
+        "95% CI": [f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
+        "test loss": t["test_loss"].map("{:.4f}".format),
+        "params": t["params"].map("{:,}".format),
+        "MFLOPs/img": t["mflops_per_image"].map("{:.1f}".format),
+        "train min": t["train_minutes"].map("{:.1f}".format),
+        "train img/s": t["train_img_per_s"].map("{:.0f}".format),
+        "infer img/s": t["inference_img_per_s"].map("{:.0f}".format),
+    })
+    lines = [f"# Variant comparison (profile `{profile}`)", "",
+             "Accuracy on the held-out CIFAR-10 test set (never used for a training decision); 95% percentile",
+             "bootstrap intervals; speeds measured on the machine that ran the pipeline.", "",
+             accuracy.to_markdown(disable_numparse=True), ""]
+    if "accuracy_vs_original" in t:
+        cost = pd.DataFrame({
+            "accuracy vs Original": t["accuracy_vs_original"].map("{:+.4f}".format),
+            "McNemar p": t["mcnemar_p_vs_original"].map("{:.4g}".format),
+            "params vs Original": t["params_vs_original"].map("{:.3f}x".format),
+            "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
+        })
+        lines += ["## Attention vs Original", "", cost.to_markdown(disable_numparse=True), ""]
+    pairs = pairwise_tests(variants)
+    lines += ["## Are the accuracy differences significant?", "",
+              "McNemar's test on the same test images (exact binomial when fewer than 25 images are discordant).",
+              "", pairs.to_markdown(index=False, disable_numparse=True), ""]
+    for _, row in pairs.iterrows():
+        verdict = "is" if row[f"at {ALPHA}"] == "significant" else "is not"
+        lines.append(f"- {row['pair']}: the difference of {row['accuracy difference']} {verdict} significant "
+                     f"at {ALPHA} (p = {row['p-value']}).")
+    cams = cam_table(variants, methods)
+    lines += ["", "## Heatmap faithfulness", "",
+              "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
+              "are removed/inserted most-important-first; Average Drop and Increase in Confidence on the",
+              "image multiplied by its map. `random` = uniform random heatmaps, the chance baseline.", "",
+              cams.to_markdown(index=False, disable_numparse=True), ""]
+    for variant in variants:
+        cam = read_json(Path("metrics/cam") / f"{variant}.json")
+        for method in methods:
+            beats = (cam[method]["deletion_auc"] < cam["random"]["deletion_auc"],
+                     cam[method]["insertion_auc"] > cam["random"]["insertion_auc"])
+            lines.append(f"- {TITLES.get(variant, variant)} {method}: "
+                         f"{'beats' if beats[0] else 'does not beat'} random on deletion, "
+                         f"{'beats' if beats[1] else 'does not beat'} random on insertion.")
+    return "\n".join(lines) + "\n"
 
 
 def plot_curves(variants: list[str], path: Path) -> None:
@@ -104,16 +187,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    variants = params["train"]["variants"]
+    variants, methods = params["train"]["variants"], params["gradcam"]["methods"]
 
-    table = comparison_table(variants)
+    table = comparison_table(variants, methods, params["seed"])
+    text = report(table, variants, methods, params["profile"])
     with atomic_path("metrics/compare", is_dir=True) as out:
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(out / f"{variant}.json", {k: (None if pd.isna(x) else x) for k, x in row.items()})
-    write_text("metrics/comparison.md", to_markdown(table, params["profile"]))
+    write_text("metrics/comparison.md", text)
     with atomic_path("plots/compare/val_curves.png") as tmp:
         plot_curves(variants, tmp)
-    print(to_markdown(table, params["profile"]))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Writes, per variant:
 - metrics/test/<variant>.json      loss, accuracy, per-class accuracy, inference img/s
+  (with ``evaluate.tta_flip`` the prediction averages each image and its mirror image)
 - plots/confusion/<variant>.csv    one row per test image (actual, predicted) for DVC's confusion template
+- plots/per_class/<variant>.csv    accuracy per class, for DVC's bar plot
 - data/predictions/<variant>.npz   class probabilities and labels, read by gradcam and compare
 """
 from __future__ import annotations
@@ -48,12 +50,19 @@ def test_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> d
     }
 
 
-def predict(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
-    """Class probabilities and steady-state inference img/s (a warm-up batch is excluded)."""
+def predict(model, x: np.ndarray, batch_size: int, tta_flip: bool = False) -> tuple[np.ndarray, float]:
+    """Class probabilities and steady-state inference img/s (a warm-up batch is excluded).
+
+    With ``tta_flip`` the probabilities are averaged over each image and its mirror
+    image (test-time augmentation matching the training flips); img/s then counts
+    each original image once, so it halves.
+    """
     ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size).map(lambda images, _: images)
     model.predict(ds.take(1), verbose=0)
     start = time.perf_counter()
     probs = model.predict(ds, verbose=0)
+    if tta_flip:
+        probs = (probs + model.predict(ds.map(lambda images: images[:, :, ::-1, :]), verbose=0)) / 2
     return probs.astype(np.float32), len(x) / (time.perf_counter() - start)
 
 
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
 
     for variant in params["train"]["variants"]:
         model = load_variant(variant)
-        probs, img_per_s = predict(model, x_test, params["evaluate"]["batch_size"])
+        probs, img_per_s = predict(model, x_test, params["evaluate"]["batch_size"], params["evaluate"]["tta_flip"])
         metrics = {"variant": variant, **test_metrics(probs, y_test, classes),
                    "inference_img_per_s": round(img_per_s, 1)}
         predicted = probs.argmax(axis=1)
@@ -78,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
         confusion = pd.DataFrame({"actual": np.asarray(classes)[y_test], "predicted": np.asarray(classes)[predicted]})
         with atomic_path(Path("plots/confusion") / f"{variant}.csv") as tmp:
             confusion.to_csv(tmp, index=False)
+        per_class = pd.DataFrame({"class": classes, "accuracy": list(metrics["per_class_accuracy"].values())})
+        with atomic_path(Path("plots/per_class") / f"{variant}.csv") as tmp:
+            per_class.to_csv(tmp, index=False)
         write_json(Path("metrics/test") / f"{variant}.json", metrics)
         print(f"evaluate: {variant} test accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
 

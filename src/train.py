@@ -33,6 +33,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import ParamsError, TrainingError, stage_main
 from pipeline.params import VARIANTS, load_params
 from src.data.loader import make_dataset, make_train_dataset
+from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
 from src.models.schedules import WarmupSchedule
 from src.preprocess import PREPARED_DIR, load_split, load_stats
@@ -213,6 +214,7 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
     return {
         "variant": variant,
         "params": int(model.count_params()),
+        "mflops_per_image": round(flops_per_image(model) / 1e6, 2),
         "epochs": int(resume_epoch + len(history.history.get("loss", []))),
         "resumed_from_epoch": int(resume_epoch),
         "best_val_accuracy": float(max(val_acc)) if val_acc else None,

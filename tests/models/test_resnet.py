@@ -96,3 +96,14 @@ def test_full_and_seed_profiles_train_a_step(profile):
 
 def test_mirrored_strategy_trains_on_cpu():
     assert np.isfinite(_one_step("smoke", strategy="mirrored"))
+
+
+def test_flops_of_resnet50_match_the_textbook(resnet50):
+    from src.models.flops import flops_per_image
+
+    # ResNet-50 at 224x224 is ~4.1 GMACs; with a stride-1 3x3 stem on 32x32 the stages see
+    # (32/56)^2 of the ImageNet positions: ~1.3 GMACs, i.e. ~2.6 GFLOPs.
+    assert 2.4e9 < flops_per_image(resnet50) < 2.8e9
+    se = build_resnet(attention="se")
+    cbam = build_resnet(attention="cbam")
+    assert flops_per_image(resnet50) < flops_per_image(se) < flops_per_image(cbam)

@@ -1,0 +1,43 @@
+"""Images of any size for the model and heatmaps drawn back on them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import DataError
+from src.explain.cam import overlay
+
+MODEL_SIZE = (32, 32)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def load_image(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(original RGB uint8 array, 32x32 RGB uint8 array for the model); DataError naming ``path`` otherwise."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = img.convert("RGB")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    small = rgb.resize(MODEL_SIZE, Image.BICUBIC, reducing_gap=3.0)
+    return np.asarray(rgb, np.uint8), np.asarray(small, np.uint8)
+
+
+def overlay_on_original(original: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Upsample a model-resolution heatmap to ``original``'s size and blend it on."""
+    height, width = original.shape[:2]
+    big = Image.fromarray((np.clip(cam, 0, 1) * 255).astype(np.uint8)).resize((width, height), Image.BILINEAR)
+    return overlay(original, np.asarray(big, np.float32) / 255.0, alpha)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted; DataError if it is not a directory."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a directory of images")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
