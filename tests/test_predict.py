@@ -1,0 +1,51 @@
+"""predict CLI: top-3 per image, an overlay at the original size, and a clean error for a bad file."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from src.models.resnet import build_variant
+from tests.conftest import ROOT, tiny_params
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def test_predict_images_and_corrupt_file(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    build_variant("cbam", tiny_params()["model"]).save(models / "cbam.keras")
+    big = tmp_path / "big photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 140, 3), dtype=np.uint8)).save(big)
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+
+    proc = subprocess.run([sys.executable, "-m", "src.predict", str(big), str(corrupt), str(small),
+                           "--variant", "cbam", "--models", str(models), "--out", str(out)],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"error: {corrupt}: not a readable image" in proc.stderr and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 2 and lines[0].startswith(str(big))
+    probs = [float(part.split()[-1]) for part in lines[0].split(":", 1)[1].split("->")[0].split(",")]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    overlay = Image.open(out / "big photo_cbam_gradcam.png")
+    assert overlay.size == (140, 90)
+    assert (out / "small_cbam_gradcam.png").is_file()
+
+
+def test_predict_all_bad_or_missing_model(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "src.predict", str(tmp_path / "missing.png"),
+                           "--models", str(tmp_path)], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2 and "missing.png: no such file" in proc.stderr
+    img = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
+    proc = subprocess.run([sys.executable, "-m", "src.predict", str(img), "--models", str(tmp_path)],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2 and "cbam.keras: no trained model" in proc.stderr
