@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 import yaml
 
+from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
 from tests.conftest import ROOT, make_prepared, tiny_params
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def project(tmp_path: Path, **train_overrides) -> Path:
+def project(tmp_path: Path, params: dict | None = None, **train_overrides) -> Path:
     make_prepared(tmp_path / "data/prepared")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(**train_overrides)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(**train_overrides)))
     return tmp_path
 
 
@@ -47,7 +48,8 @@ def test_training_stream_is_a_function_of_seed_and_epoch():
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):
-    first, second = project(tmp_path / "a"), project(tmp_path / "b")
+    smoke = build_profile("smoke")  # the smoke profile's model and training settings, unchanged
+    first, second = project(tmp_path / "a", smoke), project(tmp_path / "b", smoke)
     for cwd in (first, second):
         proc = run_train(cwd)
         assert proc.returncode == 0, proc.stderr

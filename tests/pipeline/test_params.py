@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 
@@ -116,8 +117,10 @@ def test_profile_overlay_cannot_invent_keys():
 def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
-    for module in ("src.download", "src.preprocess", "src.evaluate", "src.gradcam", "src.compare"):
-        proc = subprocess.run([sys.executable, "-m", module, "--params", str(params)], cwd=ROOT,
-                              capture_output=True, text=True)
+    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se"], ["src.evaluate"],
+              ["src.gradcam"], ["src.compare"]]
+    for module, *extra in stages:
+        proc = subprocess.run([sys.executable, "-m", module, *extra, "--params", str(params)], cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
         assert proc.returncode == 2, (module, proc.stderr)
         assert "train.lr = -1 is invalid" in proc.stderr and "Traceback" not in proc.stderr
