@@ -8,6 +8,8 @@ Writes
 - metrics/comparison.md           the report for people: tables, every pairwise McNemar test,
     which differences are significant, and whether each CAM beats random heatmaps
 - plots/compare/val_curves.png    the variants' validation accuracy and loss, overlaid
+- plots/compare/cam_curves.png    deletion/insertion curves per method, variants in colour, random dashed
+- plots/compare/per_class.png     per-class test accuracy, variants side by side
 """
 from __future__ import annotations
 
@@ -181,6 +183,50 @@ def plot_curves(variants: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_cam_curves(variants: list[str], methods: list[str], path: Path) -> None:
+    """Deletion and insertion curves per method, one colour per variant, random baseline dashed."""
+    fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.6 * len(methods)), squeeze=False)
+    colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for row, method in enumerate(methods):
+        for col, kind in enumerate(("deletion", "insertion")):
+            ax = axes[row, col]
+            for variant in variants:
+                path_tsv = Path("plots/cam_curves") / method / f"{variant}.tsv"
+                try:
+                    curve = pd.read_csv(path_tsv, sep="\t")
+                except (OSError, ValueError) as exc:
+                    raise DataError(f"{path_tsv}: cannot read ({exc}); run `dvc repro gradcam`") from None
+                label = TITLES.get(variant, variant)
+                ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} {method}")
+                ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
+                        alpha=0.6, label=f"{label} random")
+            better = "lower" if kind == "deletion" else "higher"
+            ax.set_title(f"{method}: {kind} ({better} area is better)", fontsize=10)
+            ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}, most important first")
+            ax.set_ylabel("probability of the predicted class")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_class(variants: list[str], path: Path) -> None:
+    """Grouped bars: test accuracy of every class, one colour per variant."""
+    per_class = {v: read_json(Path("metrics/test") / f"{v}.json")["per_class_accuracy"] for v in variants}
+    classes = list(next(iter(per_class.values())))
+    table = pd.DataFrame({TITLES.get(v, v): [per_class[v][c] for c in classes] for v in variants}, index=classes)
+    ax = table.plot.bar(figsize=(10, 4), width=0.8)
+    ax.set_ylabel("test accuracy")
+    ax.set_xlabel("class")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Per-class test accuracy")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=110)
+    plt.close(ax.figure)
+
+
 @stage_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -195,8 +241,10 @@ def main(argv: list[str] | None = None) -> None:
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(out / f"{variant}.json", {k: (None if pd.isna(x) else x) for k, x in row.items()})
     write_text("metrics/comparison.md", text)
-    with atomic_path("plots/compare/val_curves.png") as tmp:
-        plot_curves(variants, tmp)
+    with atomic_path("plots/compare", is_dir=True) as out:
+        plot_curves(variants, out / "val_curves.png")
+        plot_cam_curves(variants, methods, out / "cam_curves.png")
+        plot_per_class(variants, out / "per_class.png")
     print(text)
 
 
