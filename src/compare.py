@@ -153,7 +153,8 @@ def report(table: pd.DataFrame, variants: list[str], methods: list[str], profile
     lines += ["", "## Heatmap faithfulness", "",
               "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
               "are removed/inserted most-important-first; Average Drop and Increase in Confidence on the",
-              "image multiplied by its map. `random` = uniform random heatmaps, the chance baseline.", "",
+              "image multiplied by its map. `random` = random heatmaps drawn at the CAM's own resolution",
+              "and upsampled like a CAM: the chance baseline.", "",
               cams.to_markdown(index=False, disable_numparse=True), ""]
     for variant in variants:
         cam = read_json(Path("metrics/cam") / f"{variant}.json")

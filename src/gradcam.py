@@ -170,7 +170,8 @@ def faithfulness_scores(model, method, images, probs, steps, batch_size, seed) -
         return model.predict_on_batch(x)
 
     real = faithfulness(predict, images, maps, predicted, steps)
-    baseline = faithfulness(predict, images, random_maps(maps.shape, seed), predicted, steps)
+    grid = tuple(model.get_layer(explainer.layer).output.shape[1:3])
+    baseline = faithfulness(predict, images, random_maps(maps.shape, seed, grid), predicted, steps)
     return real, baseline, cam_rate
 
 

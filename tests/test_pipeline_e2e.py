@@ -84,6 +84,23 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     for variant in VARIANTS:
         assert f"metrics/compare/{variant}.json" in files
 
+    # Experiments: any param through -S; only the stages that depend on it re-run.
+    cam_exp = run([*dvc, "exp", "run", "-S", "gradcam.per_class=2", "--name", "more-cams"], repo, env)
+    assert "Running stage 'gradcam'" in cam_exp and "Running stage 'train_" not in cam_exp
+    assert "Running stage 'preprocess'" not in cam_exp
+    train_exp = run([*dvc, "exp", "run", "-S", "train.epochs=1", "--name", "one-epoch"], repo, env)
+    assert "Running stage 'train_cbam'" in train_exp and "Running stage 'preprocess'" not in train_exp
+    data_exp = run([*dvc, "exp", "run", "-S", "data.val_fraction=0.2", "--name", "bigger-val"], repo, env)
+    assert "Running stage 'preprocess'" in data_exp and "Running stage 'download'" not in data_exp
+    table = json.dumps(json.loads(run([*dvc, "exp", "show", "--json"], repo, env)))
+    for name in ("more-cams", "one-epoch", "bigger-val"):
+        assert name in table, name
+    for variant in VARIANTS:
+        assert f"metrics/compare/{variant}.json" in table
+    assert "test_accuracy" in table
+    diff = run([*dvc, "metrics", "diff", "HEAD", "--all"], repo, env)
+    assert "metrics/compare/cbam.json" in diff and "test_accuracy" in diff
+
     run([*dvc, "plots", "show", "-o", "plots_html"], repo, env)
     page = (repo / "plots_html" / "index.html").read_text()
     for expected in ("Validation accuracy", "Confusion matrix", "gradcam_grid.png", "val_curves.png"):

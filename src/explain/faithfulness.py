@@ -9,13 +9,15 @@
   image multiplied by its map; AD = mean relative drop of the target probability (lower is
   better), IC = share of images whose probability rises (higher is better).
 
-Each is also computed for a random heatmap, the baseline a real CAM must beat.
+Each is also computed for a random heatmap of the CAM's own resolution, the baseline a
+real CAM must beat.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+from scipy.ndimage import zoom
 
 Predict = Callable[[np.ndarray], np.ndarray]  # images (N, H, W, 3) raw pixels -> probabilities (N, K)
 
@@ -81,9 +83,24 @@ def average_drop_increase(
     return float(100 * drop.mean()), float(100 * (masked > full).mean())
 
 
-def random_maps(shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """Uniform random heatmaps in [0, 1]: the chance baseline."""
-    return np.random.default_rng(seed).random(shape).astype(np.float32)
+def random_maps(shape: tuple[int, ...], seed: int, grid: tuple[int, int] | None = None) -> np.ndarray:
+    """Random heatmaps in [0, 1] of ``shape`` (N, H, W): the chance baseline.
+
+    With ``grid`` (the explained layer's resolution) the random values are drawn on that
+    grid and upsampled bilinearly, exactly as a CAM is. The baseline then has a CAM's
+    spatial smoothness: per-pixel noise would scatter deletions over the whole image, which
+    destroys any image faster than removing one region and makes every CAM look worse
+    than chance on deletion.
+    """
+    rng = np.random.default_rng(seed)
+    n, height, width = shape
+    if grid is None or tuple(grid) == (height, width):
+        return rng.random(shape).astype(np.float32)
+    coarse = rng.random((n, *grid))
+    maps = zoom(coarse, (1, height / grid[0], width / grid[1]), order=1)
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    hi = maps.max(axis=(1, 2), keepdims=True)
+    return ((maps - lo) / np.maximum(hi - lo, 1e-12)).astype(np.float32)
 
 
 def faithfulness(

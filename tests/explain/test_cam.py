@@ -111,3 +111,13 @@ def test_balanced_sample_and_overlay():
     assert np.array_equal(idx, balanced_sample(labels, 2, seed=1))
     blended = overlay(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4)), alpha=1.0)
     assert blended.dtype == np.uint8 and blended[0, 0].tolist() == [127, 0, 0]  # jet at 1.0 is dark red
+
+
+def test_random_maps_on_a_coarse_grid_are_smooth_like_a_cam():
+    maps = random_maps((3, 32, 32), seed=0, grid=(2, 2))
+    assert maps.shape == (3, 32, 32) and maps.min() >= 0 and maps.max() <= 1
+    # Neighbouring pixels differ far less than independent noise would.
+    assert np.abs(np.diff(maps, axis=2)).mean() < 0.05
+    fine = random_maps((3, 32, 32), seed=0)
+    assert np.abs(np.diff(fine, axis=2)).mean() > 0.2
+    assert np.array_equal(maps, random_maps((3, 32, 32), seed=0, grid=(2, 2)))
