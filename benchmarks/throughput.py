@@ -15,7 +15,6 @@ import argparse
 import copy
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
