@@ -28,10 +28,11 @@ import pandas as pd  # noqa: E402
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
 from pipeline.errors import DataError, stage_main  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
+from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
 from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar  # noqa: E402
 
 BASELINE = "original"
-TITLES = {"original": "Original", "se": "SE", "cbam": "CBAM"}
+TITLES = VARIANT_TITLES
 CAM_KEYS = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
 ALPHA = 0.05
 
@@ -51,18 +52,18 @@ def read_curve(variant: str, split: str, metric: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train_{variant}`") from None
 
 
-def correctness(variant: str) -> np.ndarray:
-    path = Path("data/predictions") / f"{variant}.npz"
-    try:
-        with np.load(path) as data:
-            return data["probs"].argmax(axis=1) == data["labels"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate`") from None
+def correctness(variants: list[str]) -> dict[str, np.ndarray]:
+    """Per test image, whether each variant's top class is right."""
+    result = {}
+    for variant in variants:
+        probs, labels = load_predictions(variant)
+        result[variant] = probs.argmax(axis=1) == labels
+    return result
 
 
-def comparison_table(variants: list[str], methods: list[str], seed: int) -> pd.DataFrame:
+def comparison_table(correct: dict[str, np.ndarray], methods: list[str], seed: int) -> pd.DataFrame:
     """One row per variant; deltas and p-values are against Original when it was trained."""
-    rows, correct = [], {v: correctness(v) for v in variants}
+    rows, variants = [], list(correct)
     for variant in variants:
         train = read_json(Path("metrics/train") / f"{variant}.json")
         test = read_json(Path("metrics/test") / f"{variant}.json")
@@ -91,10 +92,9 @@ def comparison_table(variants: list[str], methods: list[str], seed: int) -> pd.D
     return table
 
 
-def pairwise_tests(variants: list[str]) -> pd.DataFrame:
-    correct = {v: correctness(v) for v in variants}
+def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
     rows = []
-    for a, b in itertools.combinations(variants, 2):
+    for a, b in itertools.combinations(correct, 2):
         result = mcnemar(correct[a], correct[b])
         rows.append({"pair": f"{TITLES.get(a, a)} vs {TITLES.get(b, b)}",
                      "accuracy difference": f"{correct[b].mean() - correct[a].mean():+.4f}",
@@ -117,7 +117,8 @@ def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(table: pd.DataFrame, variants: list[str], methods: list[str], profile: str) -> str:
+def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[str], profile: str) -> str:
+    variants = list(correct)
     t = table.rename(index=lambda v: TITLES.get(v, v))
     accuracy = pd.DataFrame({
         "test accuracy": t["test_accuracy"].map("{:.4f}".format),
@@ -141,7 +142,7 @@ def report(table: pd.DataFrame, variants: list[str], methods: list[str], profile
             "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
         })
         lines += ["## Attention vs Original", "", cost.to_markdown(disable_numparse=True), ""]
-    pairs = pairwise_tests(variants)
+    pairs = pairwise_tests(correct)
     lines += ["## Are the accuracy differences significant?", "",
               "McNemar's test on the same test images (exact binomial when fewer than 25 images are discordant).",
               "", pairs.to_markdown(index=False, disable_numparse=True), ""]
@@ -236,8 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     variants, methods = params["train"]["variants"], params["gradcam"]["methods"]
 
-    table = comparison_table(variants, methods, params["seed"])
-    text = report(table, variants, methods, params["profile"])
+    correct = correctness(variants)
+    table = comparison_table(correct, methods, params["seed"])
+    text = report(table, correct, methods, params["profile"])
     with atomic_path("metrics/compare", is_dir=True) as out:
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(out / f"{variant}.json", {k: (None if pd.isna(x) else x) for k, x in row.items()})

@@ -42,20 +42,12 @@ from src.explain.attention_maps import (  # noqa: E402
 from src.explain.cam import CamExplainer, balanced_sample, overlay  # noqa: E402
 from src.explain.faithfulness import faithfulness, random_maps  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
+from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
 from src.models.io import load_variant  # noqa: E402
 from src.preprocess import PREPARED_DIR, load_split, load_stats  # noqa: E402
 
-TITLES = {"original": "Original", "se": "SE", "cbam": "CBAM"}
+TITLES = VARIANT_TITLES
 UPSCALE = 4
-
-
-def load_predictions(variant: str) -> np.ndarray:
-    path = Path("data/predictions") / f"{variant}.npz"
-    try:
-        with np.load(path) as data:
-            return data["probs"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate`") from None
 
 
 def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, list[np.ndarray]],
@@ -185,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     cam, variants, seed = params["gradcam"], params["train"]["variants"], params["seed"]
     x_test, y_test = load_split(args.prepared, "test")
     classes = load_stats(args.prepared)["classes"]
-    all_probs = {v: load_predictions(v) for v in variants}
+    all_probs = {v: load_predictions(v)[0] for v in variants}
     models = {v: load_variant(v) for v in variants}
 
     grid_idx = balanced_sample(y_test, cam["per_class"], seed)

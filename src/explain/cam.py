@@ -1,6 +1,6 @@
 """Class activation maps with tf-keras-vis, plus the helpers to pick images and draw overlays.
 
-``compute_cams`` runs Grad-CAM or Grad-CAM++ on a whole batch at once against the
+``CamExplainer`` runs Grad-CAM or Grad-CAM++ on a whole batch at once against the
 deepest residual block (``stage*_block*_out``), scoring the pre-softmax logit of
 the requested class (the final softmax is swapped for a linear activation), and
 returns maps in [0, 1] upsampled to the input size.
@@ -43,12 +43,6 @@ class CamExplainer:
             )
             maps.append(np.asarray(cam, dtype=np.float32).reshape(len(batch), *images.shape[1:3]))
         return np.clip(np.concatenate(maps), 0.0, 1.0) if maps else np.zeros((0, *images.shape[1:3]), np.float32)
-
-
-def compute_cams(model: keras.Model, images: np.ndarray, classes, method: str = "gradcam",
-                 batch_size: int = 64) -> np.ndarray:
-    """One-shot convenience wrapper around CamExplainer."""
-    return CamExplainer(model, method)(images, classes, batch_size)
 
 
 def balanced_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
