@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 from src.models.attention import make_attention
+from src.models.batchnorm import FusedBatchNorm
 
 VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
 VARIANTS = tuple(VARIANT_ATTENTION)
@@ -32,7 +33,7 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = 
         filters, kernel, strides=stride, padding="same", use_bias=False,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    x = FusedBatchNorm(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
