@@ -141,6 +141,7 @@ SCHEMA: dict[str, Rule] = {
     "train.early_stopping_patience": integer(lo=0),
     "evaluate.batch_size": integer(lo=1),
     "evaluate.tta_flip": boolean(),
+    "evaluate.tta_shift": integer(lo=0, hi=8),
     "gradcam.methods": subset_of(CAM_METHODS),
     "gradcam.per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.batch_size": integer(lo=1),

@@ -2,7 +2,9 @@
 
 Writes, per variant:
 - metrics/test/<variant>.json      loss, accuracy, per-class accuracy, inference img/s
-  (with ``evaluate.tta_flip`` the prediction averages each image and its mirror image)
+  (test-time augmentation: with ``evaluate.tta_flip`` the prediction averages each
+  image and its mirror image; ``evaluate.tta_shift: s`` adds every such view moved
+  s pixels up-left and down-right, the translations training saw)
 - plots/confusion/<variant>.csv    one row per test image (actual, predicted) for DVC's confusion template
 - plots/per_class/<variant>.csv    accuracy per class, for DVC's bar plot
 - data/predictions/<variant>.npz   class probabilities and labels, read by gradcam and compare
@@ -15,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params
 from src.data.loader import make_dataset
+from src.explain.results import PREDICTIONS_DIR
 from src.models.io import load_variant
 from src.preprocess import PREPARED_DIR, load_split, load_stats
-
-PREDICTIONS_DIR = Path("data/predictions")
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -50,19 +52,39 @@ def test_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> d
     }
 
 
-def predict(model, x: np.ndarray, batch_size: int, tta_flip: bool = False) -> tuple[np.ndarray, float]:
-    """Class probabilities and steady-state inference img/s (a warm-up batch is excluded).
+def translate(images: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
+    """Move a batch (N, H, W, C) by (dy, dx) pixels, filling with zeros like the training crops' padding."""
+    pad = max(abs(dy), abs(dx))
+    if pad == 0:
+        return images
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    return padded[:, pad - dy: pad - dy + height, pad - dx: pad - dx + width, :]
 
-    With ``tta_flip`` the probabilities are averaged over each image and its mirror
-    image (test-time augmentation matching the training flips); img/s then counts
-    each original image once, so it halves.
+
+def tta_views(flip: bool, shift: int) -> list:
+    """The test-time views as batch -> batch functions; the first is the image itself."""
+    views = [lambda images: images]
+    if flip:
+        views.append(lambda images: images[:, :, ::-1, :])
+    if shift:
+        views += [lambda images, view=view, d=d: translate(view(images), d, d)
+                  for view in list(views) for d in (shift, -shift)]
+    return views
+
+
+def predict(model, x: np.ndarray, batch_size: int, tta_flip: bool = False,
+            tta_shift: int = 0) -> tuple[np.ndarray, float]:
+    """Class probabilities averaged over the test-time views, and inference img/s.
+
+    img/s counts each original image once (a warm-up batch is excluded), so it
+    falls with the number of views: it is the cost of the prediction as reported.
     """
     ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size).map(lambda images, _: images)
     model.predict(ds.take(1), verbose=0)
     start = time.perf_counter()
-    probs = model.predict(ds, verbose=0)
-    if tta_flip:
-        probs = (probs + model.predict(ds.map(lambda images: images[:, :, ::-1, :]), verbose=0)) / 2
+    views = tta_views(tta_flip, tta_shift)
+    probs = sum(model.predict(ds.map(view), verbose=0) for view in views) / len(views)
     return probs.astype(np.float32), len(x) / (time.perf_counter() - start)
 
 
@@ -78,8 +100,10 @@ def main(argv: list[str] | None = None) -> None:
 
     for variant in params["train"]["variants"]:
         model = load_variant(variant)
-        probs, img_per_s = predict(model, x_test, params["evaluate"]["batch_size"], params["evaluate"]["tta_flip"])
+        evaluate = params["evaluate"]
+        probs, img_per_s = predict(model, x_test, evaluate["batch_size"], evaluate["tta_flip"], evaluate["tta_shift"])
         metrics = {"variant": variant, **test_metrics(probs, y_test, classes),
+                   "test_time_views": len(tta_views(evaluate["tta_flip"], evaluate["tta_shift"])),
                    "inference_img_per_s": round(img_per_s, 1)}
         predicted = probs.argmax(axis=1)
         with atomic_path(PREDICTIONS_DIR / f"{variant}.npz") as tmp:
