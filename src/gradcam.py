@@ -39,7 +39,7 @@ from src.explain.attention_maps import (  # noqa: E402
     class_specificity,
     se_excitations_by_class,
 )
-from src.explain.cam import CamExplainer, balanced_sample, overlay  # noqa: E402
+from src.explain.cam import CamExplainer, balanced_sample, float32_model, overlay  # noqa: E402
 from src.explain.faithfulness import faithfulness, random_maps  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
 from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     x_test, y_test = load_split(args.prepared, "test")
     classes = load_stats(args.prepared)["classes"]
     all_probs = {v: load_predictions(v)[0] for v in variants}
-    models = {v: load_variant(v) for v in variants}
+    models = {v: float32_model(load_variant(v)) for v in variants}
 
     grid_idx = balanced_sample(y_test, cam["per_class"], seed)
     faith_idx = balanced_sample(y_test, cam["faithfulness_per_class"], seed + 1)

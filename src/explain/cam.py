@@ -20,6 +20,22 @@ from src.models.resnet import last_conv_layer_name
 METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus}
 
 
+def float32_model(model: keras.Model) -> keras.Model:
+    """The same network and weights computing in float32.
+
+    A model trained under ``mixed_bfloat16`` keeps that policy in its saved layers,
+    so its feature maps and gradients come out in bfloat16, which tf-keras-vis'
+    upsampling (scipy) and the faithfulness arithmetic cannot take. Its variables
+    are float32 already, so the weights carry over exactly.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    config = model.to_json().replace('"mixed_bfloat16"', '"float32"').replace('"mixed_float16"', '"float32"')
+    clone = keras.models.model_from_json(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 class CamExplainer:
     """One explainer per (model, method); reuse it across batches (cloning the model is the slow part)."""
 
@@ -27,6 +43,7 @@ class CamExplainer:
         if method not in METHODS:
             raise ValueError(f"unknown CAM method {method!r}; allowed: {', '.join(METHODS)}")
         self.method = method
+        model = float32_model(model)
         self.layer = layer or last_conv_layer_name(model)
         self._explainer = METHODS[method](model, model_modifier=ReplaceToLinear(), clone=True)
 
