@@ -4,8 +4,10 @@
     python -m benchmarks.throughput --profile cpu   # another profile's settings
     python -m benchmarks.throughput --precision float32 --jit --batch-size 256 --width 24
 
-All variants are measured in one process on synthetic data of CIFAR shape, so the
-overhead ratios (SE and CBAM vs Original) compare like with like. The input
+All variants are measured in one process on synthetic data of CIFAR shape, in
+interleaved rounds (Original, SE, CBAM, Original, ...) and reported as the median
+round, so the overhead ratios (SE and CBAM vs Original) compare like with like even
+when the machine's speed drifts during the run. The input
 pipeline's img/s (the real tf.data augmentation path) is printed for reference:
 it must stay far above the model's rate.
 """
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int)
     parser.add_argument("--blocks", type=int, nargs="+")
     parser.add_argument("--strides", type=int, nargs="+")
-    parser.add_argument("--steps", type=int, default=8, help="timed training steps per variant")
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved measuring rounds; the median is reported")
     args = parser.parse_args(argv)
 
     params = build_profile(args.profile) if args.profile else load_params(args.params)
@@ -77,20 +80,29 @@ def main(argv: list[str] | None = None) -> None:
     n = sum(int(b[0].shape[0]) for b in ds)
     input_rate = n / (time.perf_counter() - start)
 
-    rows = []
+    configure_runtime(params["seed"], train["precision"])
+    runners = {}
     for variant in args.variants:
-        configure_runtime(params["seed"], train["precision"])
         model = build_variant(variant, params["model"])
         compile_model(model, train, steps_per_epoch=100)
-        train_rate = measure(lambda: model.train_on_batch(images, onehot), batch, 2, args.steps)
-        infer = tf.function(lambda t: model(t, training=False), jit_compile=train["jit_compile"])
-        infer_rate = measure(lambda: infer(images).numpy(), batch, 2, args.steps * 2)
-        rows.append((variant, model.count_params(), flops_per_image(model), train_rate, infer_rate))
+        infer = tf.function(lambda t, model=model: model(t, training=False), jit_compile=train["jit_compile"])
+        runners[variant] = (model, lambda model=model: model.train_on_batch(images, onehot),
+                            lambda infer=infer: infer(images).numpy())
+    rates = {variant: ([], []) for variant in args.variants}
+    for round_index in range(args.rounds):
+        for variant, (_, train_step, infer_step) in runners.items():
+            warmup = 2 if round_index == 0 else 1
+            rates[variant][0].append(measure(train_step, batch, warmup, args.steps))
+            rates[variant][1].append(measure(infer_step, batch, warmup, args.steps * 2))
+    rows = [(variant, model.count_params(), flops_per_image(model),
+             float(np.median(rates[variant][0])), float(np.median(rates[variant][1])))
+            for variant, (model, _, _) in runners.items()]
 
     base = {r[0]: r for r in rows}.get("original")
     print(f"\nblocks {params['model']['blocks']}, strides {params['model']['strides']}, "
           f"width {params['model']['width']}, batch {batch}, "
-          f"{train['precision']}, jit_compile={train['jit_compile']}; input pipeline {input_rate:,.0f} img/s\n")
+          f"{train['precision']}, jit_compile={train['jit_compile']}; median of {args.rounds} rounds; "
+          f"input pipeline {input_rate:,.0f} img/s\n")
     print("| variant | params | MFLOPs/img | train img/s | infer img/s | train vs Original | infer vs Original |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for variant, n_params, flops, train_rate, infer_rate in rows:

@@ -32,7 +32,6 @@ from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
 from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar  # noqa: E402
 
 BASELINE = "original"
-TITLES = VARIANT_TITLES
 CAM_KEYS = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
 ALPHA = 0.05
 
@@ -96,7 +95,7 @@ def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
     rows = []
     for a, b in itertools.combinations(correct, 2):
         result = mcnemar(correct[a], correct[b])
-        rows.append({"pair": f"{TITLES.get(a, a)} vs {TITLES.get(b, b)}",
+        rows.append({"pair": f"{VARIANT_TITLES.get(a, a)} vs {VARIANT_TITLES.get(b, b)}",
                      "accuracy difference": f"{correct[b].mean() - correct[a].mean():+.4f}",
                      "only first right": result["only_a"], "only second right": result["only_b"],
                      "test": result["method"], "p-value": f"{result['p_value']:.4g}",
@@ -110,7 +109,7 @@ def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
         cam = read_json(Path("metrics/cam") / f"{variant}.json")
         for method in [*methods, "random"]:
             r = cam[method]
-            rows.append({"variant": TITLES.get(variant, variant), "heatmap": method,
+            rows.append({"variant": VARIANT_TITLES.get(variant, variant), "heatmap": method,
                          "deletion AUC ↓": f"{r['deletion_auc']:.3f}", "insertion AUC ↑": f"{r['insertion_auc']:.3f}",
                          "Average Drop % ↓": f"{r['average_drop']:.1f}",
                          "Increase in Conf. % ↑": f"{r['increase_in_confidence']:.1f}"})
@@ -119,7 +118,7 @@ def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
 
 def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[str], profile: str) -> str:
     variants = list(correct)
-    t = table.rename(index=lambda v: TITLES.get(v, v))
+    t = table.rename(index=lambda v: VARIANT_TITLES.get(v, v))
     accuracy = pd.DataFrame({
         "test accuracy": t["test_accuracy"].map("{:.4f}".format),
         "95% CI": [f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
@@ -162,7 +161,7 @@ def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[st
         for method in methods:
             beats = (cam[method]["deletion_auc"] < cam["random"]["deletion_auc"],
                      cam[method]["insertion_auc"] > cam["random"]["insertion_auc"])
-            lines.append(f"- {TITLES.get(variant, variant)} {method}: "
+            lines.append(f"- {VARIANT_TITLES.get(variant, variant)} {method}: "
                          f"{'beats' if beats[0] else 'does not beat'} random on deletion, "
                          f"{'beats' if beats[1] else 'does not beat'} random on insertion.")
     return "\n".join(lines) + "\n"
@@ -173,7 +172,7 @@ def plot_curves(variants: list[str], path: Path) -> None:
     for variant in variants:
         for ax, metric in zip(axes, ("accuracy", "loss")):
             curve = read_curve(variant, "eval", metric)
-            ax.plot(curve["step"] + 1, curve[metric], marker="o", markersize=3, label=TITLES.get(variant, variant))
+            ax.plot(curve["step"] + 1, curve[metric], marker="o", markersize=3, label=VARIANT_TITLES.get(variant, variant))
     for ax, metric in zip(axes, ("accuracy", "loss")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {metric}")
@@ -198,7 +197,7 @@ def plot_cam_curves(variants: list[str], methods: list[str], path: Path) -> None
                     curve = pd.read_csv(path_tsv, sep="\t")
                 except (OSError, ValueError) as exc:
                     raise DataError(f"{path_tsv}: cannot read ({exc}); run `dvc repro gradcam`") from None
-                label = TITLES.get(variant, variant)
+                label = VARIANT_TITLES.get(variant, variant)
                 ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} {method}")
                 ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
                         alpha=0.6, label=f"{label} random")
@@ -217,7 +216,7 @@ def plot_per_class(variants: list[str], path: Path) -> None:
     """Grouped bars: test accuracy of every class, one colour per variant."""
     per_class = {v: read_json(Path("metrics/test") / f"{v}.json")["per_class_accuracy"] for v in variants}
     classes = list(next(iter(per_class.values())))
-    table = pd.DataFrame({TITLES.get(v, v): [per_class[v][c] for c in classes] for v in variants}, index=classes)
+    table = pd.DataFrame({VARIANT_TITLES.get(v, v): [per_class[v][c] for c in classes] for v in variants}, index=classes)
     ax = table.plot.bar(figsize=(10, 4), width=0.8)
     ax.set_ylabel("test accuracy")
     ax.set_xlabel("class")

@@ -73,17 +73,16 @@ def tta_views(flip: bool, shift: int) -> list:
     return views
 
 
-def predict(model, x: np.ndarray, batch_size: int, tta_flip: bool = False,
-            tta_shift: int = 0) -> tuple[np.ndarray, float]:
-    """Class probabilities averaged over the test-time views, and inference img/s.
+def predict(model, x: np.ndarray, batch_size: int, views: list | None = None) -> tuple[np.ndarray, float]:
+    """Class probabilities averaged over the test-time ``views`` (default: the image only), and inference img/s.
 
     img/s counts each original image once (a warm-up batch is excluded), so it
     falls with the number of views: it is the cost of the prediction as reported.
     """
     ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size).map(lambda images, _: images)
     model.predict(ds.take(1), verbose=0)
+    views = views or tta_views(flip=False, shift=0)
     start = time.perf_counter()
-    views = tta_views(tta_flip, tta_shift)
     probs = sum(model.predict(ds.map(view), verbose=0) for view in views) / len(views)
     return probs.astype(np.float32), len(x) / (time.perf_counter() - start)
 
@@ -98,12 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     x_test, y_test = load_split(args.prepared, "test")
     classes = load_stats(args.prepared)["classes"]
 
+    evaluate = params["evaluate"]
+    views = tta_views(evaluate["tta_flip"], evaluate["tta_shift"])
     for variant in params["train"]["variants"]:
-        model = load_variant(variant)
-        evaluate = params["evaluate"]
-        probs, img_per_s = predict(model, x_test, evaluate["batch_size"], evaluate["tta_flip"], evaluate["tta_shift"])
-        metrics = {"variant": variant, **test_metrics(probs, y_test, classes),
-                   "test_time_views": len(tta_views(evaluate["tta_flip"], evaluate["tta_shift"])),
+        probs, img_per_s = predict(load_variant(variant), x_test, evaluate["batch_size"], views)
+        metrics = {"variant": variant, **test_metrics(probs, y_test, classes), "test_time_views": len(views),
                    "inference_img_per_s": round(img_per_s, 1)}
         predicted = probs.argmax(axis=1)
         with atomic_path(PREDICTIONS_DIR / f"{variant}.npz") as tmp:

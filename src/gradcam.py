@@ -39,14 +39,13 @@ from src.explain.attention_maps import (  # noqa: E402
     class_specificity,
     se_excitations_by_class,
 )
-from src.explain.cam import CamExplainer, balanced_sample, float32_model, overlay  # noqa: E402
+from src.explain.cam import CamExplainer, balanced_sample, overlay  # noqa: E402
 from src.explain.faithfulness import faithfulness, random_maps  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
 from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
 from src.models.io import load_variant  # noqa: E402
 from src.preprocess import PREPARED_DIR, load_split, load_stats  # noqa: E402
 
-TITLES = VARIANT_TITLES
 UPSCALE = 4
 
 
@@ -76,7 +75,7 @@ def prediction_titles(variant: str, probs: np.ndarray, labels: np.ndarray | None
     for i, p in enumerate(probs):
         k = int(p.argmax())
         mark = "" if labels is None else (" ✓" if k == labels[i] else " ✗")
-        titles.append(f"{TITLES.get(variant, variant)}: {classes[k]} {p[k]:.2f}{mark}")
+        titles.append(f"{VARIANT_TITLES.get(variant, variant)}: {classes[k]} {p[k]:.2f}{mark}")
     return titles
 
 
@@ -94,7 +93,7 @@ def test_grids(out: Path, models: dict, method: str, images, labels, probs, clas
         list(images), [f"true: {classes[k]}" for k in labels],
         {v: [overlay(img, cam) for img, cam in zip(images, cams[v])] for v in cams},
         {v: prediction_titles(v, probs[v], labels, classes) for v in cams},
-        f"{method} of the true class — columns: input | " + " | ".join(TITLES.get(v, v) for v in cams),
+        f"{method} of the true class — columns: input | " + " | ".join(VARIANT_TITLES.get(v, v) for v in cams),
         out / "gradcam" / f"{method}_grid.png",
     )
     return cams
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     x_test, y_test = load_split(args.prepared, "test")
     classes = load_stats(args.prepared)["classes"]
     all_probs = {v: load_predictions(v)[0] for v in variants}
-    models = {v: float32_model(load_variant(v)) for v in variants}
+    models = {v: load_variant(v, float32=True) for v in variants}
 
     grid_idx = balanced_sample(y_test, cam["per_class"], seed)
     faith_idx = balanced_sample(y_test, cam["faithfulness_per_class"], seed + 1)

@@ -47,7 +47,7 @@ def test_predict_averages_probabilities_over_views():
     x = np.random.default_rng(0).integers(0, 256, (6, 4, 4, 1)).astype(np.uint8)
     expected = np.mean([model.predict(view(tf.constant(x, tf.float32)), verbose=0)
                         for view in tta_views(True, 1)], axis=0)
-    probs, img_per_s = predict(model, x, batch_size=4, tta_flip=True, tta_shift=1)
+    probs, img_per_s = predict(model, x, batch_size=4, views=tta_views(True, 1))
     np.testing.assert_allclose(probs, expected, rtol=1e-5)
     assert not np.allclose(probs, predict(model, x, batch_size=4)[0])
     assert img_per_s > 0

@@ -15,25 +15,10 @@ from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
+from src.models.io import float32_model
 from src.models.resnet import last_conv_layer_name
 
 METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus}
-
-
-def float32_model(model: keras.Model) -> keras.Model:
-    """The same network and weights computing in float32.
-
-    A model trained under ``mixed_bfloat16`` keeps that policy in its saved layers,
-    so its feature maps and gradients come out in bfloat16, which tf-keras-vis'
-    upsampling (scipy) and the faithfulness arithmetic cannot take. Its variables
-    are float32 already, so the weights carry over exactly.
-    """
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
-    config = model.to_json().replace('"mixed_bfloat16"', '"float32"').replace('"mixed_float16"', '"float32"')
-    clone = keras.models.model_from_json(config)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 class CamExplainer:

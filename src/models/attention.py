@@ -9,29 +9,21 @@ same shape, so they plug into the residual branch of any block:
   average- and max-pooled descriptors, then spatial attention from a k x k conv
   over the channel-wise average and max maps.
 
-The gates are kept as separate sub-layers (``excitation`` / ``spatial_gate``) so
-the explain stage can read the attention itself, not only its effect.
+The gates are kept as separate methods (``excitation`` / ``channel_gate`` /
+``spatial_gate``) so the explain stage can read the attention itself, not only its
+effect.
+
+``call`` computes each layer through a hand-written gradient with fused passes
+over the feature map (``attention_kernels``): attention is cheap in FLOPs but
+memory-bound, and op by op it made CBAM the slowest variant by far on CPU. The
+gate methods stay plain Keras ops: the reference the fused path is tested against.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
 
-
-def _global_pool(inputs, kind: str):
-    """Mean or max over H and W, shape (N, C).
-
-    With a static spatial size this is one global pooling window: the pooling
-    kernels (oneDNN on CPU) make the forward and backward passes measurably
-    cheaper than a reduction over axes (1, 2), which matters because the
-    attention runs on the largest feature maps of the block.
-    """
-    height, width = inputs.shape[1], inputs.shape[2]
-    if height is None or width is None:
-        return ops.mean(inputs, axis=(1, 2)) if kind == "avg" else ops.max(inputs, axis=(1, 2))
-    pool = ops.average_pool if kind == "avg" else ops.max_pool
-    pooled = pool(inputs, pool_size=(height, width), strides=1, padding="valid")
-    return ops.reshape(pooled, (-1, inputs.shape[-1]))
+from src.models.attention_kernels import fused_cbam, fused_se, global_pool
 
 
 def _hidden_units(channels: int, reduction: int) -> int:
@@ -60,11 +52,10 @@ class SqueezeExcitation(layers.Layer):
 
     def excitation(self, inputs):
         """Per-channel gate values in (0, 1), shape (N, C)."""
-        return self.excite(self.squeeze(_global_pool(inputs, "avg")))
+        return self.excite(self.squeeze(global_pool(inputs, "avg")))
 
     def call(self, inputs):
-        gate = self.excitation(inputs)
-        return inputs * ops.cast(gate[:, None, None, :], inputs.dtype)
+        return fused_se(inputs, lambda pooled: self.excite(self.squeeze(pooled)))
 
     def get_config(self):
         return {**super().get_config(), "reduction": self.reduction}
@@ -99,22 +90,21 @@ class CBAM(layers.Layer):
 
     def channel_gate(self, inputs):
         """Per-channel gate in (0, 1), shape (N, C)."""
-        avg = _global_pool(inputs, "avg")
-        mx = _global_pool(inputs, "max")
-        # Both descriptors go through the MLP as one batch: one matmul pair instead of two.
-        both = self.mlp_out(self.mlp_hidden(ops.concatenate([avg, mx], axis=0)))
-        avg_out, max_out = ops.split(both, 2, axis=0)
-        return ops.sigmoid(avg_out + max_out)
+        pools = ops.stack([global_pool(inputs, "avg"), global_pool(inputs, "max")], axis=1)
+        return self._channel_mlp(pools)
+
+    def _channel_mlp(self, pools):
+        # One MLP shared by both descriptors, applied to (N, 2, C) at once: one matmul pair, not two.
+        return ops.sigmoid(ops.sum(self.mlp_out(self.mlp_hidden(pools)), axis=1))
 
     def spatial_gate(self, features):
-        """Per-position gate in (0, 1), shape (N, H, W, 1)."""
+        """Per-position gate in (0, 1), shape (N, H, W, 1), of the channel-refined ``features``."""
         avg = ops.mean(features, axis=-1, keepdims=True)
         mx = ops.max(features, axis=-1, keepdims=True)
         return ops.sigmoid(self.spatial_conv(ops.concatenate([avg, mx], axis=-1)))
 
     def call(self, inputs):
-        refined = inputs * ops.cast(self.channel_gate(inputs)[:, None, None, :], inputs.dtype)
-        return refined * ops.cast(self.spatial_gate(refined), inputs.dtype)
+        return fused_cbam(inputs, self._channel_mlp, ops.cast(self.spatial_conv.kernel, "float32"))
 
     def get_config(self):
         return {**super().get_config(), "reduction": self.reduction, "kernel_size": self.kernel_size}

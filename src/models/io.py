@@ -15,12 +15,34 @@ def model_path(variant: str, model_dir: str | Path = MODEL_DIR) -> Path:
     return Path(model_dir) / f"{variant}.keras"
 
 
-def load_variant(variant: str, model_dir: str | Path = MODEL_DIR) -> keras.Model:
-    """The trained model of ``variant``, ready for inference; DataError if missing or unreadable."""
+def load_variant(variant: str, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
+    """The trained model of ``variant``, ready for inference; DataError if missing or unreadable.
+
+    ``float32=True`` returns it computing in float32 whatever precision it was
+    trained in (see ``float32_model``).
+    """
     path = model_path(variant, model_dir)
     if not path.is_file():
         raise DataError(f"{path}: no trained model; run `dvc repro train_{variant}`")
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged zip/config
         raise DataError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from None
+    return float32_model(model) if float32 else model
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """The same network and weights computing in float32.
+
+    A model trained under ``mixed_bfloat16`` keeps that policy in its saved layers,
+    so its feature maps and gradients come out in bfloat16, which tf-keras-vis'
+    upsampling (scipy) and the faithfulness arithmetic cannot take. Its variables
+    are float32 already, so the weights carry over exactly.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    config = model.to_json().replace('"mixed_bfloat16"', '"float32"').replace('"mixed_float16"', '"float32"')
+    clone = keras.models.model_from_json(config)
+    clone.set_weights(model.get_weights())
+    return clone
+

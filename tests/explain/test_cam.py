@@ -121,20 +121,3 @@ def test_random_maps_on_a_coarse_grid_are_smooth_like_a_cam():
     fine = random_maps((3, 32, 32), seed=0)
     assert np.abs(np.diff(fine, axis=2)).mean() > 0.2
     assert np.array_equal(maps, random_maps((3, 32, 32), seed=0, grid=(2, 2)))
-
-
-def test_float32_model_of_a_bfloat16_trained_model():
-    from src.explain.cam import float32_model
-    from src.models.resnet import build_resnet
-
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        model = build_resnet(blocks=(1,), width=4, strides=(2,))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    converted = float32_model(model)
-    assert {layer.dtype_policy.name for layer in converted.layers} == {"float32"}
-    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(converted.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02)
-    assert converted.predict(images, verbose=0).dtype == np.float32
-    assert float32_model(converted) is converted

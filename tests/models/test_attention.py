@@ -74,9 +74,3 @@ def test_save_load_roundtrip(tmp_path, kind, features):
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(loaded(features)), np.asarray(model(features)), rtol=1e-6)
 
-
-def test_global_pools_equal_mean_and_max(features):
-    from src.models.attention import _global_pool
-
-    np.testing.assert_allclose(np.asarray(_global_pool(features, "avg")), features.mean(axis=(1, 2)), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(_global_pool(features, "max")), features.max(axis=(1, 2)), rtol=1e-6)
