@@ -12,17 +12,20 @@ import time
 
 import numpy as np
 
+from benchmarks.args import positive_int
+from pipeline.errors import stage_main
 from pipeline.params import CAM_METHODS, VARIANTS, load_params
 from src.explain.cam import CamExplainer
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
 
 
+@stage_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--images", type=positive_int, default=512)
+    parser.add_argument("--batch-size", type=positive_int)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     batch = args.batch_size or params["gradcam"]["batch_size"]

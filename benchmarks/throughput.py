@@ -10,6 +10,12 @@ round, so the overhead ratios (SE and CBAM vs Original) compare like with like e
 when the machine's speed drifts during the run. The input
 pipeline's img/s (the real tf.data augmentation path) is printed for reference:
 it must stay far above the model's rate.
+
+"train min" projects the profile's training time on this machine (epochs x
+training-split images / train img/s; per-epoch validation and the first epoch's
+tracing add about a minute), and "epochs in N min" how many epochs fit a budget
+(``--budget-minutes``, default 20): the quick way to size ``train.epochs`` for a
+machine before committing to a long run.
 """
 from __future__ import annotations
 
@@ -20,7 +26,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pipeline.params import VARIANTS, load_params, validate
+from benchmarks.args import positive_float, positive_int
+from pipeline.errors import stage_main
+from pipeline.params import VARIANTS, load_params, train_size, validate
 from pipeline.profile import build_profile
 from src.data.loader import make_train_dataset
 from src.models.flops import flops_per_image
@@ -37,6 +45,7 @@ def measure(fn, images_per_call: int, warmup: int, repeats: int) -> float:
     return images_per_call * repeats / (time.perf_counter() - start)
 
 
+@stage_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
@@ -48,8 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int)
     parser.add_argument("--blocks", type=int, nargs="+")
     parser.add_argument("--strides", type=int, nargs="+")
-    parser.add_argument("--steps", type=int, default=8, help="timed training steps per variant and round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved measuring rounds; the median is reported")
+    parser.add_argument("--steps", type=positive_int, default=8, help="timed training steps per variant and round")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="interleaved measuring rounds; the median is reported")
+    parser.add_argument("--budget-minutes", type=positive_float, default=20.0,
+                        help="training budget per variant for the 'epochs in N min' column")
     args = parser.parse_args(argv)
 
     params = build_profile(args.profile) if args.profile else load_params(args.params)
@@ -103,12 +114,18 @@ def main(argv: list[str] | None = None) -> None:
           f"width {params['model']['width']}, batch {batch}, "
           f"{train['precision']}, jit_compile={train['jit_compile']}; median of {args.rounds} rounds; "
           f"input pipeline {input_rate:,.0f} img/s\n")
-    print("| variant | params | MFLOPs/img | train img/s | infer img/s | train vs Original | infer vs Original |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    # Training sees whole batches only, as src/train.py does.
+    images_per_epoch = train_size(params) // batch * batch
+    budget = args.budget_minutes
+    print(f"| variant | params | MFLOPs/img | train img/s | infer img/s | train vs Original | infer vs Original "
+          f"| train min ({train['epochs']} epochs) | epochs in {budget:g} min |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant, n_params, flops, train_rate, infer_rate in rows:
         ratio = (f"{train_rate / base[3]:.2f}x", f"{infer_rate / base[4]:.2f}x") if base else ("-", "-")
+        minutes = train["epochs"] * images_per_epoch / train_rate / 60
+        fitting = int(budget * 60 * train_rate // images_per_epoch)
         print(f"| {variant} | {n_params:,} | {flops / 1e6:.1f} | {train_rate:.0f} | {infer_rate:.0f} | "
-              f"{ratio[0]} | {ratio[1]} |")
+              f"{ratio[0]} | {ratio[1]} | {minutes:.1f} | {fitting} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""Per-layer cost of the attention modules: fused passes vs the same layer written op by op.
+
+    python -m benchmarks.attention                  # the model/train settings in params.yaml
+    python -m benchmarks.attention --profile cpu
+
+For every SE or CBAM layer of the profile's model, one forward + backward step
+(gradients for the input and the layer's weights) on a batch of random feature
+maps of that layer's shape, timed for the layer's own fused path and for the plain
+composition of its gate methods (``excitation``, ``channel_gate``, ``spatial_gate``),
+interleaved and reported as the median of the rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks.args import positive_int
+from pipeline.errors import stage_main
+from pipeline.params import load_params
+from pipeline.profile import build_profile
+from src.models.attention import CBAM, SqueezeExcitation
+from src.models.resnet import build_variant
+from src.train import configure_runtime
+
+
+def plain(layer, x):
+    """The layer's function from its gate methods: plain Keras ops, autodiff gradients."""
+    if isinstance(layer, SqueezeExcitation):
+        return x * tf.cast(layer.excitation(x)[:, None, None, :], x.dtype)
+    refined = x * tf.cast(layer.channel_gate(x)[:, None, None, :], x.dtype)
+    return refined * tf.cast(layer.spatial_gate(refined), x.dtype)
+
+
+def step_fn(layer, forward):
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.cast(forward(x), tf.float32))
+        return tape.gradient(loss, [x, *layer.trainable_variables])
+    return step
+
+
+def time_ms(step, x, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step(x)
+    return (time.perf_counter() - start) / repeats * 1e3
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", help="take settings from this profile instead of params.yaml")
+    parser.add_argument("--repeats", type=positive_int, default=10, help="timed steps per layer, path and round")
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    args = parser.parse_args(argv)
+
+    params = build_profile(args.profile) if args.profile else load_params(args.params)
+    train = params["train"]
+    configure_runtime(params["seed"], train["precision"])
+    batch = train["batch_size"]
+    print(f"\nbatch {batch}, {train['precision']}, forward + backward per layer, median of {args.rounds} rounds\n")
+    print("| layer | feature map | plain ms | fused ms | speed-up |")
+    print("|---|---|---:|---:|---:|")
+    totals = np.zeros(2)
+    for variant in ("se", "cbam"):
+        model = build_variant(variant, params["model"])
+        for layer in model.layers:
+            if not isinstance(layer, (SqueezeExcitation, CBAM)):
+                continue
+            shape = (batch, *layer.input.shape[1:])
+            x = tf.cast(tf.random.stateless_normal(shape, seed=(0, 0)), layer.compute_dtype)
+            steps = [step_fn(layer, layer), step_fn(layer, lambda t, layer=layer: plain(layer, t))]
+            for step in steps:
+                step(x)  # trace and compile outside the timing
+            times = np.median([[time_ms(step, x, args.repeats) for step in steps] for _ in range(args.rounds)], axis=0)
+            totals += times
+            print(f"| {variant}/{layer.name} | {'x'.join(map(str, shape[1:]))} | {times[1]:.2f} | {times[0]:.2f} | "
+                  f"{times[1] / times[0]:.2f}x |")
+    print(f"| all | | {totals[1]:.2f} | {totals[0]:.2f} | {totals[1] / totals[0]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

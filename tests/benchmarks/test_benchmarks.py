@@ -1,0 +1,64 @@
+"""Benchmark scripts: they run on a profile and print complete, self-consistent tables.
+
+Only behaviour is checked here (rows, columns, the arithmetic between them); the
+speeds themselves belong to the benchmark runs, never to a test.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import attention, throughput
+from pipeline.params import train_size
+from pipeline.profile import build_profile
+
+
+def _table(output: str) -> dict[str, list[str]]:
+    """Rows of the markdown table in ``output``, keyed by their first cell (header and rule skipped)."""
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_throughput_table_projects_training_minutes(capsys):
+    throughput.main(["--profile", "smoke", "--rounds", "1", "--steps", "1", "--budget-minutes", "7"])
+    output = capsys.readouterr().out
+    assert "| train min (2 epochs) | epochs in 7 min |" in output
+    rows = _table(output)
+    assert list(rows) == ["original", "se", "cbam"]
+    assert rows["original"][4:6] == ["1.00x", "1.00x"]
+    params = build_profile("smoke")
+    images_per_epoch = train_size(params) // params["train"]["batch_size"] * params["train"]["batch_size"]
+    for variant, cells in rows.items():
+        n_params, rate, minutes, fitting = int(cells[0].replace(",", "")), float(cells[2]), float(cells[6]), int(cells[7])
+        assert n_params > 0 and rate > 0, variant
+        assert minutes == pytest.approx(2 * images_per_epoch / rate / 60, abs=0.06), variant
+        # The table rounds the rate; the epoch count is floored from the unrounded one.
+        assert abs(fitting - math.floor(7 * 60 * rate / images_per_epoch)) <= 1, variant
+
+
+@pytest.mark.parametrize("script, argv, named", [
+    (throughput, ["--batch-size", "0"], "train.batch_size"),
+    (throughput, ["--rounds", "0"], "--rounds"),
+    (throughput, ["--budget-minutes", "-5"], "--budget-minutes"),
+    (attention, ["--repeats", "x"], "--repeats"),
+])
+def test_bad_settings_fail_with_one_message_naming_them(script, argv, named, capsys):
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--profile", "smoke", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+
+
+def test_attention_benchmark_times_every_attention_layer(capsys):
+    attention.main(["--profile", "smoke", "--repeats", "1", "--rounds", "1"])
+    rows = _table(capsys.readouterr().out)
+    blocks = sum(build_profile("smoke")["model"]["blocks"])
+    assert sum(name.startswith("se/") for name in rows) == blocks
+    assert sum(name.startswith("cbam/") for name in rows) == blocks
+    assert "all" in rows
+    for name, cells in rows.items():
+        plain_ms, fused_ms = float(cells[1]), float(cells[2])
+        assert plain_ms > 0 and fused_ms > 0, name
+        assert float(cells[3].rstrip("x")) == pytest.approx(plain_ms / fused_ms, rel=0.05, abs=0.01), name
