@@ -22,6 +22,7 @@ from keras import layers
 
 from src.models.attention import make_attention
 from src.models.batchnorm import FusedBatchNorm
+from src.models.pointwise import PointwiseConv2D
 
 VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
 VARIANTS = tuple(VARIANT_ATTENTION)
@@ -29,7 +30,8 @@ STEMS = ("cifar", "seed")
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
-    x = layers.Conv2D(
+    conv = PointwiseConv2D if kernel == 1 else layers.Conv2D
+    x = conv(
         filters, kernel, strides=stride, padding="same", use_bias=False,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
