@@ -27,6 +27,7 @@ SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored")
 STEMS = ("cifar", "seed")
+STRIDE_CONVS = ("3x3", "1x1")
 NUM_CLASSES = 10
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
@@ -120,6 +121,7 @@ SCHEMA: dict[str, Rule] = {
     "model.stem": choice(STEMS),
     "model.strides": int_list(min_len=1, lo=1),
     "model.widen": boolean(),
+    "model.stride_conv": choice(STRIDE_CONVS),
     "model.reduction": integer(lo=1),
     "model.cbam_kernel": Rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "a positive odd integer"),
     "train.variants": subset_of(VARIANTS),

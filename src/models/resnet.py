@@ -3,7 +3,10 @@
 ``build_resnet(blocks=(3, 4, 6, 3), width=64)`` is ResNet-50 with a CIFAR stem:
 a 3x3 stride-1 stem (32x32 inputs cannot afford ImageNet's 7x7/2 + max-pool), then
 four stages of bottleneck blocks (1x1 -> 3x3 -> 1x1 with expansion 4), the first
-block of stages 2-4 down-sampling by 2 with a projection shortcut.
+block of stages 2-4 down-sampling by 2 with a projection shortcut. ``stride_conv``
+says which conv of a down-sampling block strides: the 3x3 (ResNet v1.5, as in
+torchvision and timm) or the first 1x1 (ResNet v1, as in the paper and
+``keras.applications.ResNet50``), which computes the 3x3 at the lower resolution.
 
 Attention sits on the residual branch after the last BN and before the addition,
 as in the SE and CBAM papers. The ``seed`` stem reproduces the original notebooks'
@@ -27,6 +30,7 @@ from src.models.pointwise import PointwiseConv2D
 VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
 VARIANTS = tuple(VARIANT_ATTENTION)
 STEMS = ("cifar", "seed")
+STRIDE_CONVS = ("3x3", "1x1")
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
@@ -50,6 +54,7 @@ def bottleneck_block(
     attention: str | None = None,
     reduction: int = 16,
     cbam_kernel: int = 7,
+    stride_conv: str = "3x3",
 ):
     """One bottleneck residual block; returns the block's output tensor."""
     out_channels = width * expansion
@@ -57,8 +62,9 @@ def bottleneck_block(
     if stride != 1 or int(x.shape[-1]) != out_channels:
         shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_proj", relu=False)
 
-    y = _conv_bn(x, width, 1, 1, f"{name}_1")
-    y = _conv_bn(y, width, 3, stride, f"{name}_2")
+    stride_1x1, stride_3x3 = (stride, 1) if stride_conv == "1x1" else (1, stride)
+    y = _conv_bn(x, width, 1, stride_1x1, f"{name}_1")
+    y = _conv_bn(y, width, 3, stride_3x3, f"{name}_2")
     y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False)
     gate = make_attention(attention, f"{name}_{attention}", reduction=reduction, kernel_size=cbam_kernel)
     if gate is not None:
@@ -79,6 +85,7 @@ def build_resnet(
     stem: str = "cifar",
     strides: Sequence[int] = (1, 2, 2, 2),
     widen: bool = True,
+    stride_conv: str = "3x3",
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     name: str | None = None,
 ) -> keras.Model:
@@ -98,6 +105,8 @@ def build_resnet(
         raise ValueError(f"width must be positive, got {width}")
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; allowed: {', '.join(STEMS)}")
+    if stride_conv not in STRIDE_CONVS:
+        raise ValueError(f"unknown stride_conv {stride_conv!r}; allowed: {', '.join(STRIDE_CONVS)}")
 
     inputs = keras.Input(input_shape, name="image")
     x = inputs
@@ -118,6 +127,7 @@ def build_resnet(
             x = bottleneck_block(
                 x, stage_width, stage_stride if block == 1 else 1, f"stage{stage}_block{block}",
                 expansion=expansion, attention=attention, reduction=reduction, cbam_kernel=cbam_kernel,
+                stride_conv=stride_conv,
             )
 
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -146,6 +156,7 @@ def build_variant(
         stem=model_params["stem"],
         strides=model_params["strides"],
         widen=model_params["widen"],
+        stride_conv=model_params["stride_conv"],
         normalization=normalization,
         name=f"resnet_{variant}",
     )
