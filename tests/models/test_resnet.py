@@ -61,6 +61,20 @@ def test_builder_rejects_bad_config():
         build_resnet(blocks=[1, 1], strides=[1])
     with pytest.raises(ValueError, match="unknown attention"):
         build_resnet(blocks=[1], strides=[1], attention="eca")
+    with pytest.raises(ValueError, match="unknown stride_conv"):
+        build_resnet(blocks=[1], strides=[2], stride_conv="7x7")
+
+
+@pytest.mark.parametrize("stride_conv, strided, unstrided", [("3x3", "_2_conv", "_1_conv"),
+                                                             ("1x1", "_1_conv", "_2_conv")])
+def test_stride_conv_picks_the_down_sampling_conv(stride_conv, strided, unstrided):
+    model = build_resnet(blocks=[1, 1], strides=[1, 2], width=4, attention="cbam", stride_conv=stride_conv)
+    assert model.get_layer(f"stage2_block1{strided}").strides == (2, 2)
+    assert model.get_layer(f"stage2_block1{unstrided}").strides == (1, 1)
+    assert model.get_layer("stage1_block1_1_conv").strides == (1, 1)  # stride 1 blocks are unchanged
+    assert model.get_layer("stage2_block1_out").output.shape[1:] == (16, 16, 32)
+    # Where the stride sits changes the compute, never the weights.
+    assert trainable(model) == trainable(build_resnet(blocks=[1, 1], strides=[1, 2], width=4, attention="cbam"))
 
 
 def test_seed_stem_keeps_16x16_and_equal_widths():

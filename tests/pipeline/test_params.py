@@ -53,6 +53,7 @@ def test_every_profile_is_valid(name):
     ("model.blocks", [], r"model.blocks = \[\] is invalid"),
     ("model.cbam_kernel", 4, r"model.cbam_kernel = 4 is invalid; it must be a positive odd integer"),
     ("model.stem", "imagenet", r"model.stem = 'imagenet' is invalid; it must be one of: cifar, seed"),
+    ("model.stride_conv", "7x7", r"model.stride_conv = '7x7' is invalid; it must be one of: 3x3, 1x1"),
     ("train.optimizer", "rmsprop", r"train.optimizer = 'rmsprop' is invalid"),
     ("train.precision", "float16", r"train.precision = 'float16' is invalid"),
     ("train.augment.flip", "yes", r"train.augment.flip = 'yes' is invalid; it must be true or false"),
