@@ -25,7 +25,6 @@ from pipeline.params import load_params
 from src.data.loader import make_dataset
 from src.explain.results import PREDICTIONS_DIR
 from src.models.io import load_variant
-from src.models import pointwise  # noqa: F401  (registers PointwiseConv2D for loading)
 from src.preprocess import PREPARED_DIR, load_split, load_stats
 
 

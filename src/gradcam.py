@@ -44,7 +44,6 @@ from src.explain.faithfulness import faithfulness, random_maps  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
 from src.explain.results import VARIANT_TITLES, load_predictions  # noqa: E402
 from src.models.io import load_variant  # noqa: E402
-from src.models import pointwise  # noqa: E402,F401  (registers PointwiseConv2D for loading)
 from src.preprocess import PREPARED_DIR, load_split, load_stats  # noqa: E402
 
 UPSCALE = 4

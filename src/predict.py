@@ -22,7 +22,6 @@ from src.data.readers import CLASSES
 from src.explain.cam import CamExplainer
 from src.explain.images import load_image, overlay_on_original
 from src.models.io import MODEL_DIR, load_variant
-from src.models import pointwise  # noqa: F401  (registers PointwiseConv2D for loading)
 
 
 @stage_main

@@ -8,12 +8,20 @@ gradients: element-wise work over the map is fused by XLA into one loop per pass
 (float32 inside, the caller's dtype outside), reductions stay TensorFlow's pooling
 and reduce kernels (measured 1.5-5x faster on CPU than XLA's reduction loops),
 and the small parts (MLPs, the spatial conv) stay ordinary ops whose gradients
-come from inner tapes, so Keras still owns and trains their weights.
+come from inner tapes, so Keras still owns and trains their weights. On maps up to
+8x8 the spatial conv is one matrix product (``spatial_conv``).
+
+Measured and rejected (``python -m benchmarks.attention``): the MLPs and the
+spatial conv inside the XLA functions (XLA's CPU dots and convs run as separate
+thunks: CBAM 2x slower at 16x16), and the gradient's channel sums and tie counts
+merged into multi-output XLA reductions (CBAM 1.5x slower).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -97,6 +105,47 @@ def _input_grad(grad, inputs, channel_gate, spatial_gate, stats, stats_grad, poo
     return tf.cast(d_refined * _broadcast_channels(channel_gate) + d_pools, inputs.dtype)
 
 
+# Up to this many positions (8x8) the spatial conv runs as one matrix product, where
+# measured faster than the conv kernels; its matrix has 2 * positions^2 entries.
+MAX_MATRIX_CONV_POSITIONS = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _conv_matrix_index(height: int, width: int, kernel_size: int, channels: int) -> np.ndarray:
+    """Which kernel entry links each input entry to each output position of a "same" conv.
+
+    Shape (height * width * channels, height * width); entries out of the window
+    point one past the kernel's last entry, where a zero is appended.
+    """
+    half = kernel_size // 2
+    index = np.full((height, width, channels, height, width), kernel_size * kernel_size * channels, np.int32)
+    for out_row in range(height):
+        for out_col in range(width):
+            for in_row in range(max(0, out_row - half), min(height, out_row + half + 1)):
+                for in_col in range(max(0, out_col - half), min(width, out_col + half + 1)):
+                    tap = ((in_row - out_row + half) * kernel_size + in_col - out_col + half) * channels
+                    index[in_row, in_col, :, out_row, out_col] = tap + np.arange(channels)
+    return index.reshape(height * width * channels, height * width)
+
+
+def spatial_conv(stats, kernel):
+    """The single-output "same" conv of the (N, H, W, C) statistics map with a (k, k, C, 1) kernel.
+
+    On small maps it is one matrix product with the conv's (H*W*C, H*W) matrix,
+    built from the kernel by a gather: oneDNN's convolution kernels (forward, input
+    and kernel gradients) are slow for a conv this thin, and on CPU the three of
+    them cost more than the rest of CBAM's spatial branch.
+    """
+    height, width, channels = stats.shape[1], stats.shape[2], stats.shape[3]
+    kernel_size = kernel.shape[0]
+    if height is None or width is None or height * width > MAX_MATRIX_CONV_POSITIONS:
+        return tf.nn.conv2d(stats, kernel, strides=1, padding="SAME")
+    taps = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
+    matrix = tf.gather(taps, _conv_matrix_index(height, width, kernel_size, channels))
+    conv = tf.reshape(stats, (-1, height * width * channels)) @ matrix
+    return tf.reshape(conv, (-1, height, width, 1))
+
+
 def _channel_stats(refined):
     return tf.concat([tf.reduce_mean(refined, -1, keepdims=True), tf.reduce_max(refined, -1, keepdims=True)], -1)
 
@@ -158,7 +207,7 @@ def fused_cbam(inputs, channel_mlp: Callable, spatial_kernel):
         stats = _channel_stats(_refine(x, gate))
         with tf.GradientTape() as conv_tape:
             conv_tape.watch([stats, kernel])
-            spatial = tf.sigmoid(tf.nn.conv2d(stats, kernel, strides=1, padding="SAME"))
+            spatial = tf.sigmoid(spatial_conv(stats, kernel))
 
         def grad(upstream, variables=None):
             spatial_grad = tf.reduce_sum(_grad_times_refined(upstream, x, gate), -1, keepdims=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 
 from pipeline.errors import DataError
-from src.models import attention, batchnorm, schedules  # noqa: F401  (registers serializable classes)
+from src.models import attention, batchnorm, patchgrad, pointwise, schedules  # noqa: F401  (registers serializable classes)
 
 MODEL_DIR = Path("models")
 

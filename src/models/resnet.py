@@ -23,18 +23,28 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from pipeline.params import STEMS, STRIDE_CONVS, VARIANTS
 from src.models.attention import make_attention
 from src.models.batchnorm import FusedBatchNorm
+from src.models.patchgrad import PATCH_GRAD_MAX_INPUT, PatchGradConv2D
 from src.models.pointwise import PointwiseConv2D
 
+# The attention each variant of the study (pipeline.params.VARIANTS) puts in every block.
 VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
-VARIANTS = tuple(VARIANT_ATTENTION)
-STEMS = ("cifar", "seed")
-STRIDE_CONVS = ("3x3", "1x1")
+assert tuple(VARIANT_ATTENTION) == VARIANTS
+
+
+def _conv_class(kernel: int, stride: int, input_size: int | None) -> type[layers.Conv2D]:
+    """The fastest measured implementation of a convolution (same weights and function in each)."""
+    if kernel == 1:
+        return PointwiseConv2D
+    if stride > 1 and input_size is not None and input_size <= PATCH_GRAD_MAX_INPUT:
+        return PatchGradConv2D
+    return layers.Conv2D
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
-    conv = PointwiseConv2D if kernel == 1 else layers.Conv2D
+    conv = _conv_class(kernel, stride, x.shape[1])
     x = conv(
         filters, kernel, strides=stride, padding="same", use_bias=False,
         kernel_initializer="he_normal", name=f"{name}_conv",

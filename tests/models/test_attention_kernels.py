@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from src.models.attention import CBAM, SqueezeExcitation
-from src.models.attention_kernels import global_pool
+from src.models.attention_kernels import spatial_conv, global_pool
 
 
 def reference(layer, x):
@@ -107,3 +107,20 @@ def test_global_pools_equal_mean_and_max():
     features = np.random.default_rng(0).normal(size=(2, 6, 6, 32)).astype(np.float32)
     np.testing.assert_allclose(global_pool(features, "avg"), features.mean(axis=(1, 2)), rtol=1e-5)
     np.testing.assert_allclose(global_pool(features, "max"), features.max(axis=(1, 2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("height, width, kernel_size", [(8, 8, 7), (2, 2, 7), (3, 5, 3), (1, 1, 7), (9, 9, 3)])
+def test_spatial_conv_equals_conv2d_with_gradients(height, width, kernel_size):
+    # Small maps take the matrix product, larger ones the conv kernels: both must be the "same" conv.
+    rng = np.random.default_rng(height * width)
+    stats = tf.constant(rng.normal(size=(3, height, width, 2)).astype(np.float32))
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 2, 1)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(3, height, width, 1)).astype(np.float32))
+    results = []
+    for conv in (spatial_conv, lambda s, k: tf.nn.conv2d(s, k, strides=1, padding="SAME")):
+        with tf.GradientTape() as tape:
+            tape.watch([stats, kernel])
+            out = conv(stats, kernel)
+        results.append([out, *tape.gradient(out, [stats, kernel], output_gradients=upstream)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

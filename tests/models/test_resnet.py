@@ -7,6 +7,8 @@ import pytest
 import tensorflow as tf
 
 from pipeline.profile import build_profile
+from src.models.patchgrad import PatchGradConv2D
+from src.models.pointwise import PointwiseConv2D
 from src.models.resnet import block_output_names, build_resnet, build_variant, last_conv_layer_name
 from src.train import compile_model, configure_runtime, make_strategy
 
@@ -75,6 +77,16 @@ def test_stride_conv_picks_the_down_sampling_conv(stride_conv, strided, unstride
     assert model.get_layer("stage2_block1_out").output.shape[1:] == (16, 16, 32)
     # Where the stride sits changes the compute, never the weights.
     assert trainable(model) == trainable(build_resnet(blocks=[1, 1], strides=[1, 2], width=4, attention="cbam"))
+
+
+def test_each_convolution_gets_its_fastest_implementation():
+    # cpu profile shape: 3x3 stem at 32x32, then stages at 16, 8, 4 and 2 (strided 3x3 convs).
+    model = build_resnet(blocks=[1, 1, 1, 1], strides=[2, 2, 2, 2], width=4)
+    kinds = {layer.name: type(layer) for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
+    assert all(kind is PointwiseConv2D for name, kind in kinds.items() if "_2_conv" not in name and name != "stem_conv")
+    # Strided 3x3 convs read 32, 16, 8 and 4 pixel maps: patch gradients from 8 down.
+    assert [kinds[f"stage{s}_block1_2_conv"] for s in range(1, 5)] == [keras.layers.Conv2D] * 2 + [PatchGradConv2D] * 2
+    assert kinds["stem_conv"] is keras.layers.Conv2D
 
 
 def test_seed_stem_keeps_16x16_and_equal_widths():
