@@ -1,5 +1,8 @@
-"""Loading trained variants: missing/damaged files, and the float32 view of a bfloat16-trained model."""
+"""Loading trained variants: every custom layer, missing/damaged files, the float32 view of a bfloat16 model."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -7,7 +10,36 @@ import pytest
 
 from pipeline.errors import DataError
 from src.models.io import float32_model, load_variant, model_path
+from src.models.patchgrad import PatchGradConv2D
+from src.models.pointwise import PointwiseConv2D
 from src.models.resnet import build_resnet
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("layer", [PointwiseConv2D(4, 1, strides=2, name="custom"),
+                                   PatchGradConv2D(4, 3, strides=2, padding="same", name="custom")],
+                         ids=["pointwise", "patchgrad"])
+def test_custom_convs_save_and_load_as_themselves(tmp_path, layer):
+    inputs = keras.Input((6, 6, 3))
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.get_layer("custom")) is type(layer)
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_a_fresh_process_loads_every_layer_of_the_study_through_io_alone(tmp_path):
+    # The cpu profile's shape uses every custom layer (pointwise and patch-gradient
+    # convs, fused batch norm, CBAM). Loading must need no import but src.models.io.
+    model = build_resnet(blocks=(1, 1, 1, 1), strides=(2, 2, 2, 2), width=4, attention="cbam")
+    assert {PointwiseConv2D, PatchGradConv2D} <= {type(layer) for layer in model.layers}
+    model.save(model_path("cbam", tmp_path))
+    code = (f"from src.models.io import load_variant; "
+            f"print(load_variant('cbam', {str(tmp_path)!r}).count_params())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) == model.count_params()
 
 
 def test_missing_and_damaged_models(tmp_path):

@@ -1,4 +1,4 @@
-"""PatchGradConv2D: Conv2D's outputs and gradients (kernel gradient by image patches), saving and loading."""
+"""PatchGradConv2D: Conv2D's outputs and gradients, the kernel gradient by image patches (saving: test_io)."""
 from __future__ import annotations
 
 import keras
@@ -47,17 +47,6 @@ def test_bfloat16_kernel_gradient_is_as_accurate_as_conv2d():
     error = float(tf.norm(grads["patch"] - grads["truth"]) / tf.norm(grads["truth"]))
     plain_error = float(tf.norm(grads["plain"] - grads["truth"]) / tf.norm(grads["truth"]))
     assert error < 2 * plain_error + 0.01
-
-
-def test_saves_and_loads_as_itself(tmp_path):
-    inputs = keras.Input((8, 8, 3))
-    model = keras.Model(inputs, PatchGradConv2D(4, 3, strides=2, padding="same", name="pg")(inputs))
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded.get_layer("pg"), PatchGradConv2D)
-    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, message", [
