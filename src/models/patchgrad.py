@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from src.models.pointwise import check_plain_conv
+
 # Largest input height/width (inclusive) at which the patch product beats oneDNN's kernel gradient.
 PATCH_GRAD_MAX_INPUT = 8
 
@@ -49,8 +51,7 @@ class PatchGradConv2D(layers.Conv2D):
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        if self.data_format != "channels_last" or self.dilation_rate != (1, 1) or self.groups != 1:
-            raise ValueError("PatchGradConv2D supports channels_last, undilated, ungrouped convolutions only")
+        check_plain_conv(self)
 
     def convolution_op(self, inputs, kernel):
         return conv2d_patch_grad(inputs, kernel, self.strides, self.padding.upper())

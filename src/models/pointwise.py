@@ -16,6 +16,12 @@ import keras
 from keras import layers, ops
 
 
+def check_plain_conv(layer: layers.Conv2D) -> None:
+    """Reject what the matrix-product convolutions do not implement: other layouts, dilation, groups."""
+    if layer.data_format != "channels_last" or layer.dilation_rate != (1, 1) or layer.groups != 1:
+        raise ValueError(f"{type(layer).__name__} supports channels_last, undilated, ungrouped convolutions only")
+
+
 @keras.saving.register_keras_serializable(package="resnet")
 class PointwiseConv2D(layers.Conv2D):
     """``Conv2D`` with a 1x1 kernel on channels-last maps, as a sub-sample plus a matrix product."""
@@ -24,8 +30,7 @@ class PointwiseConv2D(layers.Conv2D):
         super().__init__(filters, kernel_size, strides=strides, **kwargs)
         if self.kernel_size != (1, 1):
             raise ValueError(f"PointwiseConv2D needs kernel_size 1, got {self.kernel_size}")
-        if self.data_format != "channels_last" or self.dilation_rate != (1, 1) or self.groups != 1:
-            raise ValueError("PointwiseConv2D supports channels_last, undilated, ungrouped convolutions only")
+        check_plain_conv(self)
 
     def convolution_op(self, inputs, kernel):
         if self.strides != (1, 1):
