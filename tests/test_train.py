@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import yaml
 
 from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
+from src.train import make_optimizer
 from tests.conftest import ROOT, make_prepared, tiny_params
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -143,10 +145,6 @@ def test_weight_decay_is_decoupled_and_spares_batchnorm_and_biases():
     params.yaml's value is chosen for these semantics (0.005 = the classic L2 5e-4 under
     momentum 0.9), so a switch to L2-through-the-gradient must show up here.
     """
-    import keras
-
-    from src.train import make_optimizer
-
     train = {"lr": 0.5, "epochs": 1, "warmup_epochs": 0, "schedule": "constant", "weight_decay": 0.1,
              "optimizer": "sgd", "momentum": 0.9, "nesterov": True}
     optimizer = make_optimizer(train, steps_per_epoch=10)

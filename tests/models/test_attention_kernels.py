@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from src.models.attention import CBAM, SqueezeExcitation
-from src.models.attention_kernels import spatial_conv, global_pool
+from src.models.attention_kernels import global_pool, spatial_conv
 
 
 def reference(layer, x):
