@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from src.data.loader import augment_batch, make_train_dataset
+from src.data.loader import augment_batch, make_dataset, make_train_dataset
 
 
 def images(count: int = 64, size: int = 8) -> np.ndarray:
@@ -48,3 +48,13 @@ def test_stream_batches_hold_the_epochs_images_as_float_pixels():
     first_epoch = np.concatenate([b[0].numpy() for b in batches[:5]])
     # Without augmentation an epoch is a permutation of the training images.
     assert sorted(map(bytes, first_epoch.astype(np.uint8))) == sorted(map(bytes, x))
+
+
+def test_pipelines_keep_the_autotuner_off_through_later_maps():
+    # train.py maps one-hot labels on top; the option must survive that, or the
+    # autotuner's thread comes back and delays every iterator's teardown.
+    x, y = images(16), np.arange(16) % 10
+    for ds in (make_train_dataset(x, y, 8, epochs=1), make_dataset(x, y, 8)):
+        mapped = ds.map(lambda a, b: (a, tf.one_hot(b, 10)))
+        assert mapped.options().autotune.enabled is False
+        assert sum(int(b[0].shape[0]) for b in mapped) == 16
