@@ -99,10 +99,17 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Seconds of each epoch's training phase (validation excluded), for img/s."""
+    """Seconds of each epoch's training phase (validation excluded), for img/s.
 
-    def __init__(self):
+    With a dvclive ``live``, each epoch's seconds also go to its curves
+    (``time/train_seconds``), so where a run's time went can be read from the
+    committed plots. Logged when validation begins, before ``DVCLiveCallback``
+    ends the step at the epoch's end.
+    """
+
+    def __init__(self, live: Live | None = None):
         super().__init__()
+        self.live = live
         self.train_seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -110,9 +117,18 @@ class EpochTimer(keras.callbacks.Callback):
         self._done = False
 
     def on_test_begin(self, logs=None):
-        if not self._done:
-            self.train_seconds.append(time.perf_counter() - self._start)
-            self._done = True
+        self._record()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record()  # an epoch without validation
+
+    def _record(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.train_seconds.append(time.perf_counter() - self._start)
+        if self.live is not None:
+            self.live.log_metric("time/train_seconds", round(self.train_seconds[-1], 3))
 
 
 def run_fingerprint(variant: str, params: dict, stats: dict) -> str:
@@ -183,12 +199,12 @@ def train(variant: str, params: dict, prepared_dir: str = PREPARED_DIR) -> dict:
         live.step = resume_epoch
         print(f"train: resuming {variant} from epoch {resume_epoch + 1} (backup in {backup_dir})", file=sys.stderr)
 
-    timer = EpochTimer()
+    timer = EpochTimer(live)
     callbacks = [
         StopOnNonFiniteLoss(),
         keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
         DVCLiveCallback(live=live),
-        timer,
     ]
     if train_params["early_stopping_patience"]:
         callbacks.append(keras.callbacks.EarlyStopping(

@@ -61,6 +61,11 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     for key in ("best_val_accuracy", "final_val_accuracy", "final_train_accuracy", "params", "epochs"):
         assert a[key] == b[key], key
     assert (first / "models/se.keras").is_file()
+    # Each epoch's training seconds are a curve of their own, one positive value per epoch.
+    seconds = (first / "plots/train/se/plots/metrics/time/train_seconds.tsv").read_text().splitlines()
+    assert seconds[0].split("\t") == ["step", "train_seconds"]
+    assert [int(row.split("\t")[0]) for row in seconds[1:]] == list(range(a["epochs"]))
+    assert all(float(row.split("\t")[1]) > 0 for row in seconds[1:])
     assert (first / "plots/train/se/plots/metrics/eval/accuracy.tsv").read_text() == \
         (second / "plots/train/se/plots/metrics/eval/accuracy.tsv").read_text()
 
