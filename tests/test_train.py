@@ -16,7 +16,7 @@ import yaml
 
 from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
-from src.train import make_optimizer
+from src.train import EpochTimer, make_optimizer
 from tests.conftest import ROOT, make_prepared, tiny_params
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -162,3 +162,23 @@ def test_weight_decay_is_decoupled_and_spares_batchnorm_and_biases():
     np.testing.assert_allclose(kernel.numpy(), 1 - 0.5 * 0.1, rtol=1e-6)
     for untouched in (gamma, beta, bias):
         np.testing.assert_array_equal(untouched.numpy(), 1.0)
+
+
+def test_epoch_timer_records_each_epoch_once_with_or_without_validation():
+    class RecordingLive:
+        def __init__(self):
+            self.logged: list[tuple[str, float]] = []
+
+        def log_metric(self, name, value):
+            self.logged.append((name, value))
+
+    live = RecordingLive()
+    timer = EpochTimer(live)
+    timer.on_epoch_begin(0)
+    timer.on_test_begin()  # validation ends the training phase ...
+    timer.on_test_begin()  # ... once, however often Keras evaluates
+    timer.on_epoch_end(0)
+    timer.on_epoch_begin(1)
+    timer.on_epoch_end(1)  # an epoch without validation still counts
+    assert len(timer.train_seconds) == 2 and all(s >= 0 for s in timer.train_seconds)
+    assert [name for name, _ in live.logged] == ["time/train_seconds"] * 2
