@@ -1,12 +1,12 @@
-"""Per-layer cost of the attention modules: fused passes vs the same layer written op by op.
+"""Per-layer cost of the attention modules: the fast layers vs the reference layers.
 
     python -m benchmarks.attention                  # the model/train settings in params.yaml
     python -m benchmarks.attention --profile cpu
 
 For every SE or CBAM layer of the profile's model, one forward + backward step
 (gradients for the input and the layer's weights) on a batch of random feature
-maps of that layer's shape, timed for the layer's own fused path and for the plain
-composition of its gate methods (``excitation``, ``channel_gate``, ``spatial_gate``),
+maps of that layer's shape, timed for the fast layer (``src/models/fast/attention.py``)
+and for its reference layer with the same weights (``src/models/attention.py``),
 interleaved and reported as the median of the rounds.
 """
 from __future__ import annotations
@@ -23,15 +23,15 @@ from pipeline.params import load_params
 from pipeline.profile import build_profile
 from src.models.attention import CBAM, SqueezeExcitation
 from src.models.resnet import build_variant
-from src.train import configure_runtime
+from src.training.runtime import choose_precision, configure_runtime, cpu_name
 
 
-def plain(layer, x):
-    """The layer's function from its gate methods: plain Keras ops, autodiff gradients."""
-    if isinstance(layer, SqueezeExcitation):
-        return x * tf.cast(layer.excitation(x)[:, None, None, :], x.dtype)
-    refined = x * tf.cast(layer.channel_gate(x)[:, None, None, :], x.dtype)
-    return refined * tf.cast(layer.spatial_gate(refined), x.dtype)
+def reference_twin(layer, x):
+    """The reference layer of a fast ``layer``, with its config and weights."""
+    twin = layer.REFERENCE.from_config(layer.get_config())
+    twin(x)
+    twin.set_weights(layer.get_weights())
+    return twin
 
 
 def step_fn(layer, forward):
@@ -62,20 +62,23 @@ def main(argv: list[str] | None = None) -> None:
 
     params = build_profile(args.profile) if args.profile else load_params(args.params)
     train = params["train"]
-    configure_runtime(params["seed"], train["precision"])
+    precision = choose_precision(train["precision"])
+    configure_runtime(params["seed"], precision.policy)
     batch = train["batch_size"]
-    print(f"\nbatch {batch}, {train['precision']}, forward + backward per layer, median of {args.rounds} rounds\n")
-    print("| layer | feature map | plain ms | fused ms | speed-up |")
+    print(f"\n{cpu_name()}, batch {batch}, {precision.policy}, forward + backward per layer, "
+          f"median of {args.rounds} rounds\n")
+    print("| layer | feature map | reference ms | fast ms | speed-up |")
     print("|---|---|---:|---:|---:|")
     totals = np.zeros(2)
     for variant in ("se", "cbam"):
-        model = build_variant(variant, params["model"])
+        model = build_variant(variant, {**params["model"], "implementation": "fast"})
         for layer in model.layers:
             if not isinstance(layer, (SqueezeExcitation, CBAM)):
                 continue
             shape = (batch, *layer.input.shape[1:])
             x = tf.cast(tf.random.stateless_normal(shape, seed=(0, 0)), layer.compute_dtype)
-            steps = [step_fn(layer, layer), step_fn(layer, lambda t, layer=layer: plain(layer, t))]
+            twin = reference_twin(layer, x)
+            steps = [step_fn(layer, layer), step_fn(twin, twin)]
             for step in steps:
                 step(x)  # trace and compile outside the timing
             times = np.median([[time_ms(step, x, args.repeats) for step in steps] for _ in range(args.rounds)], axis=0)

@@ -3,11 +3,13 @@
     python -m benchmarks.throughput                 # the model/train settings in params.yaml
     python -m benchmarks.throughput --profile cpu   # another profile's settings
     python -m benchmarks.throughput --precision float32 --jit --batch-size 256 --width 24
+    python -m benchmarks.throughput --profile cpu --implementations reference fast
 
-All variants are measured in one process on synthetic data of CIFAR shape, in
-interleaved rounds (Original, SE, CBAM, Original, ...) and reported as the median
-round, so the overhead ratios (SE and CBAM vs Original) compare like with like even
-when the machine's speed drifts during the run. The input
+All variants (and implementations) are measured in one process on synthetic data of
+CIFAR shape, in interleaved rounds (Original, SE, CBAM, Original, ...) and reported as
+the median round, so the ratios (SE and CBAM vs Original of the same implementation,
+fast vs reference of the same variant) compare like with like even when the machine's
+speed drifts during the run. The CPU and the precision in force head the table. The input
 pipeline's img/s (the real tf.data augmentation path) is printed for reference:
 it must stay far above the model's rate.
 
@@ -33,7 +35,9 @@ from pipeline.profile import build_profile
 from src.data.loader import make_train_dataset
 from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
-from src.train import compile_model, configure_runtime
+from src.models.variants import IMPLEMENTATIONS
+from src.training.optim import compile_model
+from src.training.runtime import choose_precision, configure_runtime, cpu_name
 
 
 def measure(fn, images_per_call: int, warmup: int, repeats: int) -> float:
@@ -51,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", help="take settings from this profile instead of params.yaml")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"])
+    parser.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16"])
+    parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS,
+                        help="model.implementation(s) to measure (default: the one in the params)")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--width", type=int)
@@ -91,42 +97,47 @@ def main(argv: list[str] | None = None) -> None:
     n = sum(int(b[0].shape[0]) for b in ds)
     input_rate = n / (time.perf_counter() - start)
 
-    configure_runtime(params["seed"], train["precision"])
+    precision = choose_precision(train["precision"])
+    configure_runtime(params["seed"], precision.policy)
+    implementations = args.implementations or [params["model"]["implementation"]]
     runners = {}
-    for variant in args.variants:
-        model = build_variant(variant, params["model"])
-        compile_model(model, train, steps_per_epoch=100)
-        infer = tf.function(lambda t, model=model: model(t, training=False), jit_compile=train["jit_compile"])
-        runners[variant] = (model, lambda model=model: model.train_on_batch(images, onehot),
-                            lambda infer=infer: infer(images).numpy())
-    rates = {variant: ([], []) for variant in args.variants}
+    for implementation in implementations:
+        for variant in args.variants:
+            model = build_variant(variant, {**params["model"], "implementation": implementation})
+            compile_model(model, train, steps_per_epoch=100)
+            infer = tf.function(lambda t, model=model: model(t, training=False), jit_compile=train["jit_compile"])
+            runners[variant, implementation] = (model, lambda model=model: model.train_on_batch(images, onehot),
+                                                lambda infer=infer: infer(images).numpy())
+    rates = {key: ([], []) for key in runners}
     for round_index in range(args.rounds):
-        for variant, (_, train_step, infer_step) in runners.items():
+        for key, (_, train_step, infer_step) in runners.items():
             warmup = 2 if round_index == 0 else 1
-            rates[variant][0].append(measure(train_step, batch, warmup, args.steps))
-            rates[variant][1].append(measure(infer_step, batch, warmup, args.steps * 2))
-    rows = [(variant, model.count_params(), flops_per_image(model),
-             float(np.median(rates[variant][0])), float(np.median(rates[variant][1])))
-            for variant, (model, _, _) in runners.items()]
+            rates[key][0].append(measure(train_step, batch, warmup, args.steps))
+            rates[key][1].append(measure(infer_step, batch, warmup, args.steps * 2))
+    medians = {key: (float(np.median(train_rates)), float(np.median(infer_rates)))
+               for key, (train_rates, infer_rates) in rates.items()}
 
-    base = {r[0]: r for r in rows}.get("original")
-    print(f"\nblocks {params['model']['blocks']}, strides {params['model']['strides']}, "
-          f"width {params['model']['width']}, batch {batch}, "
-          f"{train['precision']}, jit_compile={train['jit_compile']}; median of {args.rounds} rounds; "
+    print(f"\n{cpu_name()}, {precision.policy} ({precision.reason}); blocks {params['model']['blocks']}, "
+          f"strides {params['model']['strides']}, width {params['model']['width']}, batch {batch}, "
+          f"jit_compile={train['jit_compile']}; median of {args.rounds} rounds; "
           f"input pipeline {input_rate:,.0f} img/s\n")
-    # Training sees whole batches only, as src/train.py does.
+    # Training sees whole batches only, as the training stage does.
     images_per_epoch = train_size(params) // batch * batch
     budget = args.budget_minutes
-    print(f"| variant | params | MFLOPs/img | train img/s | infer img/s | train vs Original | infer vs Original "
-          f"| train min ({train['epochs']} epochs) | epochs in {budget:g} min |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for variant, n_params, flops, train_rate, infer_rate in rows:
-        ratio = (f"{train_rate / base[3]:.2f}x", f"{infer_rate / base[4]:.2f}x") if base else ("-", "-")
+    print(f"| variant | implementation | params | MFLOPs/img | train img/s | infer img/s | train vs Original "
+          f"| infer vs Original | train vs reference | train min ({train['epochs']} epochs) | epochs in {budget:g} min |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (variant, implementation), (model, _, _) in runners.items():
+        train_rate, infer_rate = medians[variant, implementation]
+        base = medians.get(("original", implementation))
+        reference = medians.get((variant, "reference"))
+        vs_base = (f"{train_rate / base[0]:.2f}x", f"{infer_rate / base[1]:.2f}x") if base else ("-", "-")
+        vs_reference = f"{train_rate / reference[0]:.2f}x" if reference else "-"
         minutes = train["epochs"] * images_per_epoch / train_rate / 60
         fitting = int(budget * 60 * train_rate // images_per_epoch)
-        print(f"| {variant} | {n_params:,} | {flops / 1e6:.1f} | {train_rate:.0f} | {infer_rate:.0f} | "
-              f"{ratio[0]} | {ratio[1]} | {minutes:.1f} | {fitting} |")
-
+        print(f"| {variant} | {implementation} | {model.count_params():,} | {flops_per_image(model) / 1e6:.1f} | "
+              f"{train_rate:.0f} | {infer_rate:.0f} | {vs_base[0]} | {vs_base[1]} | {vs_reference} | "
+              f"{minutes:.1f} | {fitting} |")
 
 if __name__ == "__main__":
     main()

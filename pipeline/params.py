@@ -17,17 +17,17 @@ from typing import Any
 import yaml
 
 from pipeline.errors import ParamsError
+from src.models import variants as registry
 
 PROFILES = ("smoke", "cpu", "full", "seed")
-VARIANTS = ("original", "se", "cbam")
+VARIANTS = tuple(registry.VARIANTS)
 CAM_METHODS = ("gradcam", "gradcam++")
 SOURCE_KINDS = ("official", "local")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "linear", "constant")
-PRECISIONS = ("float32", "mixed_bfloat16")
-STRATEGIES = ("default", "mirrored")
-STEMS = ("cifar", "seed")
-STRIDE_CONVS = ("3x3", "1x1")
+# auto: bfloat16 where the hardware computes it natively, else float32 (src/training/runtime.py).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 NUM_CLASSES = 10
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
@@ -118,12 +118,11 @@ SCHEMA: dict[str, Rule] = {
     "model.blocks": int_list(min_len=1, lo=1),
     "model.width": integer(lo=1),
     "model.expansion": integer(lo=1),
-    "model.stem": choice(STEMS),
+    "model.stem": choice(registry.STEMS),
     "model.strides": int_list(min_len=1, lo=1),
     "model.widen": boolean(),
-    "model.stride_conv": choice(STRIDE_CONVS),
-    "model.reduction": integer(lo=1),
-    "model.cbam_kernel": Rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "a positive odd integer"),
+    "model.stride_conv": choice(registry.STRIDE_CONVS),
+    "model.implementation": choice(registry.IMPLEMENTATIONS),
     "train.variants": subset_of(VARIANTS),
     "train.epochs": integer(lo=1),
     "train.batch_size": integer(lo=1),
@@ -151,6 +150,19 @@ SCHEMA: dict[str, Rule] = {
     "gradcam.faithfulness_steps": integer(lo=2, hi=1024),
     "gradcam.user_images": Rule(lambda v: isinstance(v, str), "a directory path, or '' for none"),
 }
+
+# Each variant's attention settings, model.attention.<variant>.<setting>: a training stage
+# reads only its own variant's, so tuning CBAM never retrains Original.
+ATTENTION_RULES: dict[str, Rule] = {
+    "reduction": integer(lo=1),
+    "kernel_size": Rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "a positive odd integer"),
+}
+for _name, _variant in registry.VARIANTS.items():
+    _settings = registry.ATTENTION_SETTINGS[_variant.attention]
+    if _settings:
+        SCHEMA.update({f"model.attention.{_name}.{key}": ATTENTION_RULES[key] for key in _settings})
+    else:
+        SCHEMA[f"model.attention.{_name}"] = Rule(lambda v: v == {}, "{} (this variant has no attention settings)")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -16,7 +16,8 @@ import yaml
 
 from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
-from src.train import EpochTimer, make_optimizer
+from src.training.callbacks import EpochTimer
+from src.training.optim import make_optimizer
 from tests.conftest import ROOT, make_prepared, tiny_params
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -120,17 +121,18 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
     import tensorflow as tf
 
     from src import train
+    from src.training import fit
 
     cwd = project(tmp_path)
     monkeypatch.chdir(cwd)
-    real_compile = train.compile_model
+    real_compile = fit.compile_model
 
     def poisoned(model, train_params, steps_per_epoch):
         real_compile(model, train_params, steps_per_epoch)
         model.compile(optimizer=model.optimizer, loss=lambda y, p: tf.reduce_mean(p) * float("nan"),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
-    monkeypatch.setattr(train, "compile_model", poisoned)
+    monkeypatch.setattr(fit, "compile_model", poisoned)
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--variant", "original"])
     assert exit_info.value.code == 2

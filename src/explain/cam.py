@@ -16,7 +16,7 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from src.models.io import float32_model
-from src.models.resnet import last_conv_layer_name
+from src.models.layer_names import last_conv_layer_name
 
 METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus}
 

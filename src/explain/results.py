@@ -1,14 +1,10 @@
-"""Shared read access to the evaluate stage's predictions, and the variants' display names."""
+"""Read access to the evaluate stage's predictions, for gradcam and compare."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import DataError
-
-PREDICTIONS_DIR = Path("data/predictions")
-VARIANT_TITLES = {"original": "Original", "se": "SE", "cbam": "CBAM"}
+from src.paths import PREDICTIONS_DIR
 
 
 def load_predictions(variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -18,4 +14,4 @@ def load_predictions(variant: str) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path) as data:
             return data["probs"], data["labels"]
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate`") from None
+        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate@{variant}`") from None

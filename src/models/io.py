@@ -1,4 +1,10 @@
-"""Load saved variant models; importing this registers the custom layers and schedule."""
+"""Save and load trained models as plain Keras plus the two attention layers.
+
+A model trained on the fast path holds CPU-tuned subclasses (``src/models/fast/``);
+``to_reference`` rebuilds it from their reference classes with the same weights, so a
+saved ``models/*.keras`` loads with ``keras.models.load_model`` after importing
+``src.models.attention`` (SE/CBAM), and an Original model with Keras alone.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +12,31 @@ from pathlib import Path
 import keras
 
 from pipeline.errors import DataError
-from src.models import attention, batchnorm, patchgrad, pointwise, schedules  # noqa: F401  (registers serializable classes)
+from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
 
 MODEL_DIR = Path("models")
 
 
 def model_path(variant: str, model_dir: str | Path = MODEL_DIR) -> Path:
     return Path(model_dir) / f"{variant}.keras"
+
+
+def _as_reference_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    # A fast layer names the class it stands in for; everything else is rebuilt as itself.
+    cls = getattr(type(layer), "REFERENCE", type(layer))
+    return cls.from_config(layer.get_config())
+
+
+def to_reference(model: keras.Model) -> keras.Model:
+    """The same network and weights built from reference layers only (a no-op copy for a reference model)."""
+    clone = keras.models.clone_model(model, clone_function=_as_reference_layer)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save ``model`` built from reference layers, without optimizer state (a model file, not a checkpoint)."""
+    to_reference(model).save(path, include_optimizer=False)
 
 
 def load_variant(variant: str, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
@@ -23,7 +47,7 @@ def load_variant(variant: str, model_dir: str | Path = MODEL_DIR, *, float32: bo
     """
     path = model_path(variant, model_dir)
     if not path.is_file():
-        raise DataError(f"{path}: no trained model; run `dvc repro train_{variant}`")
+        raise DataError(f"{path}: no trained model; run `dvc repro train@{variant}`")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged zip/config
@@ -45,4 +69,3 @@ def float32_model(model: keras.Model) -> keras.Model:
     clone = keras.models.model_from_json(config)
     clone.set_weights(model.get_weights())
     return clone
-

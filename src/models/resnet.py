@@ -14,7 +14,7 @@ model: a 7x7 conv + 2x2 max-pool to 16x16, then (with ``strides=(1, 1, 1, 1)`` a
 ``widen=False``) no further down-sampling and equal filters in every stage.
 
 Every block's output layer is named ``stage{S}_block{B}_out`` so Grad-CAM can
-target it; ``last_conv_layer_name(model)`` returns the deepest one.
+target it (``src/models/layer_names.py`` finds them).
 """
 from __future__ import annotations
 
@@ -23,36 +23,32 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from pipeline.params import STEMS, STRIDE_CONVS, VARIANTS
-from src.models.attention import make_attention
-from src.models.batchnorm import FusedBatchNorm
-from src.models.patchgrad import PATCH_GRAD_MAX_INPUT, PatchGradConv2D
-from src.models.pointwise import PointwiseConv2D
-
-# The attention each variant of the study (pipeline.params.VARIANTS) puts in every block.
-VARIANT_ATTENTION = {"original": None, "se": "se", "cbam": "cbam"}
-assert tuple(VARIANT_ATTENTION) == VARIANTS
+from src.models.layer_sets import REFERENCE, LayerSet, layer_set
+from src.models.variants import STEMS, STRIDE_CONVS, VARIANTS
 
 
-def _conv_class(kernel: int, stride: int, input_size: int | None) -> type[layers.Conv2D]:
-    """The fastest measured implementation of a convolution (same weights and function in each)."""
-    if kernel == 1:
-        return PointwiseConv2D
-    if stride > 1 and input_size is not None and input_size <= PATCH_GRAD_MAX_INPUT:
-        return PatchGradConv2D
-    return layers.Conv2D
-
-
-def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):
-    conv = _conv_class(kernel, stride, x.shape[1])
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True, impl: LayerSet = REFERENCE):
+    conv = impl.conv(kernel, stride, x.shape[1])
     x = conv(
         filters, kernel, strides=stride, padding="same", use_bias=False,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
-    x = FusedBatchNorm(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    x = impl.batch_norm(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
+
+
+def make_attention(kind: str | None, name: str, reduction: int = 16, kernel_size: int = 7,
+                   impl: LayerSet = REFERENCE) -> layers.Layer | None:
+    """A fresh attention layer of ``kind`` (None, "se" or "cbam") from the layer set ``impl``."""
+    if kind is None:
+        return None
+    if kind == "se":
+        return impl.attention["se"](reduction=reduction, name=name)
+    if kind == "cbam":
+        return impl.attention["cbam"](reduction=reduction, kernel_size=kernel_size, name=name)
+    raise ValueError(f"unknown attention {kind!r}; allowed: None, 'se', 'cbam'")
 
 
 def bottleneck_block(
@@ -65,18 +61,19 @@ def bottleneck_block(
     reduction: int = 16,
     cbam_kernel: int = 7,
     stride_conv: str = "3x3",
+    impl: LayerSet = REFERENCE,
 ):
     """One bottleneck residual block; returns the block's output tensor."""
     out_channels = width * expansion
     shortcut = x
     if stride != 1 or int(x.shape[-1]) != out_channels:
-        shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_proj", relu=False)
+        shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_proj", relu=False, impl=impl)
 
     stride_1x1, stride_3x3 = (stride, 1) if stride_conv == "1x1" else (1, stride)
-    y = _conv_bn(x, width, 1, stride_1x1, f"{name}_1")
-    y = _conv_bn(y, width, 3, stride_3x3, f"{name}_2")
-    y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False)
-    gate = make_attention(attention, f"{name}_{attention}", reduction=reduction, kernel_size=cbam_kernel)
+    y = _conv_bn(x, width, 1, stride_1x1, f"{name}_1", impl=impl)
+    y = _conv_bn(y, width, 3, stride_3x3, f"{name}_2", impl=impl)
+    y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False, impl=impl)
+    gate = make_attention(attention, f"{name}_{attention}", reduction=reduction, kernel_size=cbam_kernel, impl=impl)
     if gate is not None:
         y = gate(y)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
@@ -97,6 +94,7 @@ def build_resnet(
     widen: bool = True,
     stride_conv: str = "3x3",
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    implementation: str = "reference",
     name: str | None = None,
 ) -> keras.Model:
     """Build a bottleneck ResNet.
@@ -106,6 +104,8 @@ def build_resnet(
     ``widen``; ``attention`` is None, "se" or "cbam". ``normalization`` is the
     per-channel (mean, std) of the training pixels on the [0, 255] scale; the model
     then takes raw pixels, so a saved model needs no separate preprocessing.
+    ``implementation`` picks the layer classes: "reference" (Keras built-ins plus
+    the plain SE/CBAM layers) or "fast" (``src/models/fast/``, same function).
     """
     if not blocks or any(int(b) < 1 for b in blocks):
         raise ValueError(f"blocks must be a non-empty list of positive ints, got {list(blocks)}")
@@ -118,6 +118,8 @@ def build_resnet(
     if stride_conv not in STRIDE_CONVS:
         raise ValueError(f"unknown stride_conv {stride_conv!r}; allowed: {', '.join(STRIDE_CONVS)}")
 
+    impl = layer_set(implementation)
+
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     if normalization is not None:
@@ -126,9 +128,9 @@ def build_resnet(
             mean=list(mean), variance=[s * s for s in std], dtype="float32", name="normalize"
         )(x)
     if stem == "cifar":
-        x = _conv_bn(x, width, 3, 1, "stem")
+        x = _conv_bn(x, width, 3, 1, "stem", impl=impl)
     else:
-        x = _conv_bn(x, width, 7, 1, "stem")
+        x = _conv_bn(x, width, 7, 1, "stem", impl=impl)
         x = layers.MaxPooling2D(2, name="stem_pool")(x)
 
     for stage, (n_blocks, stage_stride) in enumerate(zip(blocks, strides), start=1):
@@ -137,7 +139,7 @@ def build_resnet(
             x = bottleneck_block(
                 x, stage_width, stage_stride if block == 1 else 1, f"stage{stage}_block{block}",
                 expansion=expansion, attention=attention, reduction=reduction, cbam_kernel=cbam_kernel,
-                stride_conv=stride_conv,
+                stride_conv=stride_conv, impl=impl,
             )
 
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -152,34 +154,23 @@ def build_variant(
     num_classes: int = 10,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> keras.Model:
-    """Build ``variant`` ("original", "se", "cbam") from the ``model`` params section."""
-    if variant not in VARIANT_ATTENTION:
+    """Build ``variant`` (a name in ``VARIANTS``) from the ``model`` params section."""
+    if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+    settings = model_params["attention"].get(variant, {})
     return build_resnet(
         num_classes=num_classes,
         blocks=model_params["blocks"],
         width=model_params["width"],
         expansion=model_params["expansion"],
-        attention=VARIANT_ATTENTION[variant],
-        reduction=model_params["reduction"],
-        cbam_kernel=model_params["cbam_kernel"],
+        attention=VARIANTS[variant].attention,
+        reduction=settings.get("reduction", 16),
+        cbam_kernel=settings.get("kernel_size", 7),
         stem=model_params["stem"],
         strides=model_params["strides"],
         widen=model_params["widen"],
         stride_conv=model_params["stride_conv"],
         normalization=normalization,
+        implementation=model_params["implementation"],
         name=f"resnet_{variant}",
     )
-
-
-def block_output_names(model: keras.Model) -> list[str]:
-    """Names of every block's output layer, shallow to deep."""
-    return [layer.name for layer in model.layers if layer.name.endswith("_out") and layer.name.startswith("stage")]
-
-
-def last_conv_layer_name(model: keras.Model) -> str:
-    """The deepest block output: the usual Grad-CAM target."""
-    names = block_output_names(model)
-    if not names:
-        raise ValueError(f"model {model.name!r} has no stage*_block*_out layer to explain")
-    return names[-1]

@@ -20,21 +20,27 @@ def _table(output: str) -> dict[str, list[str]]:
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
 
 
-def test_throughput_table_projects_training_minutes(capsys):
-    throughput.main(["--profile", "smoke", "--rounds", "1", "--steps", "1", "--budget-minutes", "7"])
+def test_throughput_table_projects_training_minutes_and_compares_implementations(capsys):
+    throughput.main(["--profile", "smoke", "--rounds", "1", "--steps", "1", "--budget-minutes", "7",
+                     "--implementations", "reference", "fast"])
     output = capsys.readouterr().out
-    assert "| train min (2 epochs) | epochs in 7 min |" in output
-    rows = _table(output)
-    assert list(rows) == ["original", "se", "cbam"]
-    assert rows["original"][4:6] == ["1.00x", "1.00x"]
+    assert "| train vs reference | train min (2 epochs) | epochs in 7 min |" in output
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| ")][1:]
+    rows = {(cells[0].strip(), cells[1].strip()): [c.strip() for c in cells[2:]] for cells in rows}
+    assert list(rows) == [(v, i) for i in ("reference", "fast") for v in ("original", "se", "cbam")]
     params = build_profile("smoke")
     images_per_epoch = train_size(params) // params["train"]["batch_size"] * params["train"]["batch_size"]
-    for variant, cells in rows.items():
-        n_params, rate, minutes, fitting = int(cells[0].replace(",", "")), float(cells[2]), float(cells[6]), int(cells[7])
+    for (variant, implementation), cells in rows.items():
+        n_params, rate, minutes, fitting = int(cells[0].replace(",", "")), float(cells[2]), float(cells[7]), int(cells[8])
         assert n_params > 0 and rate > 0, variant
+        # Both implementations hold the same network.
+        assert cells[0] == rows[variant, "reference"][0]
         assert minutes == pytest.approx(2 * images_per_epoch / rate / 60, abs=0.06), variant
         # The table rounds the rate; the epoch count is floored from the unrounded one.
         assert abs(fitting - math.floor(7 * 60 * rate / images_per_epoch)) <= 1, variant
+        versus_reference = float(cells[6].rstrip("x"))
+        assert versus_reference == pytest.approx(rate / float(rows[variant, "reference"][2]), rel=0.05, abs=0.01)
+    assert rows["original", "fast"][4:6] == ["1.00x", "1.00x"] and rows["se", "reference"][6] == "1.00x"
 
 
 @pytest.mark.parametrize("script, argv, named", [
@@ -59,6 +65,6 @@ def test_attention_benchmark_times_every_attention_layer(capsys):
     assert sum(name.startswith("cbam/") for name in rows) == blocks
     assert "all" in rows
     for name, cells in rows.items():
-        plain_ms, fused_ms = float(cells[1]), float(cells[2])
-        assert plain_ms > 0 and fused_ms > 0, name
-        assert float(cells[3].rstrip("x")) == pytest.approx(plain_ms / fused_ms, rel=0.05, abs=0.01), name
+        reference_ms, fast_ms = float(cells[1]), float(cells[2])
+        assert reference_ms > 0 and fast_ms > 0, name
+        assert float(cells[3].rstrip("x")) == pytest.approx(reference_ms / fast_ms, rel=0.05, abs=0.01), name

@@ -1,11 +1,12 @@
-"""SE and CBAM layers: shapes, gate behaviour, and save/load round trips."""
+"""The reference SE and CBAM layers: gate behaviour, the papers' composition, and save/load round trips."""
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
 
-from src.models.attention import CBAM, SqueezeExcitation, make_attention
+from src.models.attention import CBAM, SqueezeExcitation
+from src.models.resnet import make_attention
 
 
 def zero_weights(layer):
@@ -74,3 +75,20 @@ def test_save_load_roundtrip(tmp_path, kind, features):
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(loaded(features)), np.asarray(model(features)), rtol=1e-6)
 
+
+
+def test_cbam_call_is_the_channel_gate_then_the_spatial_gate(features):
+    cbam = CBAM(reduction=8, kernel_size=3)
+    cbam(features)
+    refined = features * np.asarray(cbam.channel_gate(features))[:, None, None, :]
+    expected = refined * np.asarray(cbam.spatial_gate(refined))
+    np.testing.assert_allclose(np.asarray(cbam(features)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cbam_channel_gate_shares_one_mlp_between_avg_and_max(features):
+    cbam = CBAM(reduction=8)
+    cbam(features)
+    mlp = lambda d: np.maximum(d @ cbam.mlp_hidden.kernel.numpy() + cbam.mlp_hidden.bias.numpy(), 0) \
+        @ cbam.mlp_out.kernel.numpy() + cbam.mlp_out.bias.numpy()  # noqa: E731
+    logits = mlp(features.mean(axis=(1, 2))) + mlp(features.max(axis=(1, 2)))
+    np.testing.assert_allclose(np.asarray(cbam.channel_gate(features)), 1 / (1 + np.exp(-logits)), rtol=1e-4)

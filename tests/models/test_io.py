@@ -1,4 +1,4 @@
-"""Loading trained variants: every custom layer, missing/damaged files, the float32 view of a bfloat16 model."""
+"""Saving and loading trained variants: reference layers only, missing/damaged files, the float32 view."""
 from __future__ import annotations
 
 import subprocess
@@ -9,41 +9,49 @@ import numpy as np
 import pytest
 
 from pipeline.errors import DataError
-from src.models.io import float32_model, load_variant, model_path
-from src.models.patchgrad import PatchGradConv2D
-from src.models.pointwise import PointwiseConv2D
+from src.models.io import float32_model, load_variant, model_path, save_model, to_reference
 from src.models.resnet import build_resnet
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("layer", [PointwiseConv2D(4, 1, strides=2, name="custom"),
-                                   PatchGradConv2D(4, 3, strides=2, padding="same", name="custom")],
-                         ids=["pointwise", "patchgrad"])
-def test_custom_convs_save_and_load_as_themselves(tmp_path, layer):
-    inputs = keras.Input((6, 6, 3))
-    model = keras.Model(inputs, layer(inputs))
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert type(loaded.get_layer("custom")) is type(layer)
-    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+FAST_MODULES = "[m for m in sys.modules if m.startswith('src.models.fast')]"
 
 
-def test_a_fresh_process_loads_every_layer_of_the_study_through_io_alone(tmp_path):
-    # The cpu profile's shape uses every custom layer (pointwise and patch-gradient
-    # convs, fused batch norm, CBAM). Loading must need no import but src.models.io.
-    model = build_resnet(blocks=(1, 1, 1, 1), strides=(2, 2, 2, 2), width=4, attention="cbam")
-    assert {PointwiseConv2D, PatchGradConv2D} <= {type(layer) for layer in model.layers}
-    model.save(model_path("cbam", tmp_path))
-    code = (f"from src.models.io import load_variant; "
-            f"print(load_variant('cbam', {str(tmp_path)!r}).count_params())")
+@pytest.mark.parametrize("attention", [None, "se", "cbam"])
+def test_a_fast_model_saves_as_reference_layers_and_loads_without_the_fast_modules(tmp_path, attention):
+    # The cpu profile's shape uses every fast layer: pointwise and patch-gradient convs, fused BN, fused attention.
+    model = build_resnet(blocks=(1, 1, 1, 1), strides=(2, 2, 2, 2), width=4, attention=attention,
+                         implementation="fast")
+    save_model(model, tmp_path / "m.keras")
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    # Original needs Keras alone; SE/CBAM need the attention layers' module, never src.models.fast.
+    setup = "" if attention is None else "import src.models.attention; "
+    code = (f"import sys, keras, numpy as np; {setup}"
+            f"m = keras.models.load_model({str(tmp_path / 'm.keras')!r}); "
+            f"got = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0); "
+            f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-5, atol=1e-6); "
+            f"print(sorted({{type(l).__name__ for l in m.layers}}), {FAST_MODULES})")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert int(result.stdout.split()[-1]) == model.count_params()
+    assert result.stdout.strip().endswith("[]"), result.stdout  # no fast module was imported
+    for fast_name in ("Fused", "Pointwise", "PatchGrad", "Fast"):
+        assert fast_name not in result.stdout
+
+
+def test_to_reference_keeps_weights_and_function():
+    model = build_resnet(blocks=(1, 1), strides=(2, 2), width=4, attention="cbam", implementation="fast")
+    reference = to_reference(model)
+    assert all(type(layer).__module__.startswith(("keras", "src.models.attention")) for layer in reference.layers)
+    for got, want in zip(reference.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    x = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_missing_and_damaged_models(tmp_path):
-    with pytest.raises(DataError, match="no trained model; run `dvc repro train_se`"):
+    with pytest.raises(DataError, match=r"no trained model; run `dvc repro train@se`"):
         load_variant("se", tmp_path)
     model_path("se", tmp_path).write_bytes(b"not a zip")
     with pytest.raises(DataError, match="cannot load model"):

@@ -7,10 +7,13 @@ import pytest
 import tensorflow as tf
 
 from pipeline.profile import build_profile
-from src.models.patchgrad import PatchGradConv2D
-from src.models.pointwise import PointwiseConv2D
-from src.models.resnet import block_output_names, build_resnet, build_variant, last_conv_layer_name
-from src.train import compile_model, configure_runtime, make_strategy
+from src.models.attention import CBAM, SqueezeExcitation
+from src.models.fast.patchgrad import PatchGradConv2D
+from src.models.fast.pointwise import PointwiseConv2D
+from src.models.layer_names import block_output_names, last_conv_layer_name
+from src.models.resnet import build_resnet, build_variant
+from src.training.optim import compile_model
+from src.training.runtime import choose_precision, configure_runtime, make_strategy
 
 # torchvision's resnet50 has 25,557,032 parameters (1000 classes, 7x7 stem). With 10 classes
 # (-2048*990 - 990) and a 3x3 CIFAR stem (-7*7*3*64 + 3*3*3*64) the trainable count is:
@@ -79,9 +82,9 @@ def test_stride_conv_picks_the_down_sampling_conv(stride_conv, strided, unstride
     assert trainable(model) == trainable(build_resnet(blocks=[1, 1], strides=[1, 2], width=4, attention="cbam"))
 
 
-def test_each_convolution_gets_its_fastest_implementation():
+def test_fast_path_gives_each_convolution_its_fastest_implementation():
     # cpu profile shape: 3x3 stem at 32x32, then stages at 16, 8, 4 and 2 (strided 3x3 convs).
-    model = build_resnet(blocks=[1, 1, 1, 1], strides=[2, 2, 2, 2], width=4)
+    model = build_resnet(blocks=[1, 1, 1, 1], strides=[2, 2, 2, 2], width=4, implementation="fast")
     kinds = {layer.name: type(layer) for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
     assert all(kind is PointwiseConv2D for name, kind in kinds.items() if "_2_conv" not in name and name != "stem_conv")
     # Strided 3x3 convs read 32, 16, 8 and 4 pixel maps: patch gradients from 8 down.
@@ -103,25 +106,41 @@ def test_normalization_is_inside_the_model():
     np.testing.assert_allclose(np.asarray(out), 1.0, rtol=1e-5)
 
 
-def _one_step(profile: str, strategy: str = "default") -> float:
+# What the reference implementation may contain: Keras' own layers and the two attention layers.
+KERAS_BUILT_INS = {keras.layers.InputLayer, keras.layers.Normalization, keras.layers.Conv2D,
+                   keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Add, keras.layers.MaxPooling2D,
+                   keras.layers.GlobalAveragePooling2D, keras.layers.Dense}
+
+
+def _one_step(profile: str, strategy: str = "default", variant: str = "cbam") -> tuple[float, keras.Model]:
     params = build_profile(profile)
     params["train"]["strategy"] = strategy
-    configure_runtime(0, params["train"]["precision"])
-    with make_strategy(strategy).scope():
-        model = build_variant("cbam", params["model"])
-        compile_model(model, params["train"], steps_per_epoch=1)
-    x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    logs = model.train_on_batch(x, tf.one_hot([1, 2], 10), return_dict=True)
-    return float(logs["loss"])
+    configure_runtime(0, choose_precision(params["train"]["precision"]).policy)
+    try:
+        with make_strategy(strategy).scope():
+            model = build_variant(variant, params["model"])
+            compile_model(model, params["train"], steps_per_epoch=1)
+        x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3)).astype(np.float32)
+        logs = model.train_on_batch(x, tf.one_hot([1, 2], 10), return_dict=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return float(logs["loss"]), model
 
 
+@pytest.mark.parametrize("variant", ["original", "se", "cbam"])
 @pytest.mark.parametrize("profile", ["full", "seed"])
-def test_full_and_seed_profiles_train_a_step(profile):
-    assert np.isfinite(_one_step(profile))
+def test_full_and_seed_profiles_train_a_step_on_reference_layers_only(profile, variant):
+    loss, model = _one_step(profile, variant=variant)
+    assert np.isfinite(loss)
+    assert build_profile(profile)["model"]["implementation"] == "reference"
+    allowed = KERAS_BUILT_INS | {SqueezeExcitation, CBAM}
+    assert {type(layer) for layer in model.layers} <= allowed
+    # Nested layers too (the attention layers' own Dense and Conv2D).
+    assert {type(layer) for layer in model._flatten_layers()} <= allowed | {keras.Model, keras.src.models.Functional}
 
 
 def test_mirrored_strategy_trains_on_cpu():
-    assert np.isfinite(_one_step("smoke", strategy="mirrored"))
+    assert np.isfinite(_one_step("smoke", strategy="mirrored")[0])
 
 
 def test_flops_of_resnet50_match_the_textbook(resnet50):

@@ -51,11 +51,15 @@ def test_every_profile_is_valid(name):
     ("model.width", 0, r"model.width = 0 is invalid; it must be an integer >= 1"),
     ("model.blocks", [3, 0, 6, 3], r"model.blocks = \[3, 0, 6, 3\] is invalid"),
     ("model.blocks", [], r"model.blocks = \[\] is invalid"),
-    ("model.cbam_kernel", 4, r"model.cbam_kernel = 4 is invalid; it must be a positive odd integer"),
+    ("model.attention.cbam.kernel_size", 4,
+     r"model.attention.cbam.kernel_size = 4 is invalid; it must be a positive odd integer"),
+    ("model.attention.se.reduction", 0, r"model.attention.se.reduction = 0 is invalid; it must be an integer >= 1"),
+    ("model.attention.original", {"reduction": 4}, r"model.attention.original = .* is invalid; it must be \{\}"),
+    ("model.implementation", "turbo", r"model.implementation = 'turbo' is invalid; it must be one of: reference, fast"),
     ("model.stem", "imagenet", r"model.stem = 'imagenet' is invalid; it must be one of: cifar, seed"),
     ("model.stride_conv", "7x7", r"model.stride_conv = '7x7' is invalid; it must be one of: 3x3, 1x1"),
     ("train.optimizer", "rmsprop", r"train.optimizer = 'rmsprop' is invalid"),
-    ("train.precision", "float16", r"train.precision = 'float16' is invalid"),
+    ("train.precision", "float16", r"train.precision = 'float16' is invalid; it must be one of: auto, float32"),
     ("train.augment.flip", "yes", r"train.augment.flip = 'yes' is invalid; it must be true or false"),
     ("train.momentum", 1.0, r"train.momentum = 1.0 is invalid"),
     ("train.label_smoothing", float("nan"), r"train.label_smoothing = nan is invalid"),
@@ -65,7 +69,7 @@ def test_every_profile_is_valid(name):
     ("data.sources", [{"kind": "ftp", "path": "x"}], r"data.sources = .* is invalid; it must be a non-empty list"),
     ("data.sources", [{"kind": "official", "url": "u", "md5": "short"}], r"data.sources = .* is invalid"),
     ("seed", True, r"seed = True is invalid; it must be an integer >= 0"),
-    ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored"),
+    ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored, multi_worker"),
 ])
 def test_bad_values_are_named(good, key, value, expected):
     with pytest.raises(ParamsError, match=expected):
@@ -118,10 +122,22 @@ def test_profile_overlay_cannot_invent_keys():
 def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
-    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se"], ["src.evaluate"],
-              ["src.gradcam"], ["src.compare"]]
+    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se"],
+              ["src.evaluate", "--variant", "se"], ["src.gradcam"], ["src.compare"]]
     for module, *extra in stages:
         proc = subprocess.run([sys.executable, "-m", module, *extra, "--params", str(params)], cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
         assert proc.returncode == 2, (module, proc.stderr)
         assert "train.lr = -1 is invalid" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_profiles_pick_the_implementation_and_leave_precision_to_the_machine():
+    assert {name: build_profile(name)["model"]["implementation"] for name in PROFILES} == {
+        "smoke": "reference", "cpu": "fast", "full": "reference", "seed": "reference"}
+    assert {build_profile(name)["train"]["precision"] for name in PROFILES} == {"auto"}
+
+
+def test_every_registered_variant_has_attention_settings():
+    from src.models.variants import VARIANTS
+
+    assert set(build_profile("full")["model"]["attention"]) == set(VARIANTS)

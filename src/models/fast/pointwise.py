@@ -7,12 +7,11 @@ weight gradient for small feature maps (the 2x2 and 4x4 stages of a CIFAR ResNet
 and for strided 1x1 projections is many times slower than the matrix product
 (measured here in bfloat16: 12 ms vs 1.5 ms for 512 -> 1024 channels on 2x2 maps,
 batch 128). ``PointwiseConv2D`` is a drop-in ``keras.layers.Conv2D`` with
-kernel size 1 (same weights, same config, so models save and load as usual) whose
+kernel size 1 (same weights, same config; saved models hold the Keras layer) whose
 forward and backward passes are matrix products.
 """
 from __future__ import annotations
 
-import keras
 from keras import layers, ops
 
 
@@ -22,9 +21,10 @@ def check_plain_conv(layer: layers.Conv2D) -> None:
         raise ValueError(f"{type(layer).__name__} supports channels_last, undilated, ungrouped convolutions only")
 
 
-@keras.saving.register_keras_serializable(package="resnet")
 class PointwiseConv2D(layers.Conv2D):
     """``Conv2D`` with a 1x1 kernel on channels-last maps, as a sub-sample plus a matrix product."""
+
+    REFERENCE = layers.Conv2D
 
     def __init__(self, filters: int, kernel_size=1, strides=1, **kwargs):
         super().__init__(filters, kernel_size, strides=strides, **kwargs)

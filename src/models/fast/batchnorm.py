@@ -8,19 +8,19 @@ backward in one pass each: measured here, a 1.4x faster training step for the
 ``cpu`` profile's ResNet in float32 (``python -m benchmarks.throughput``).
 
 ``FusedBatchNorm`` is a drop-in ``keras.layers.BatchNormalization`` (same
-weights, same config, so models save and load as usual) for 4-D channels-last
+weights, same config; saved models hold the Keras layer) for 4-D channels-last
 inputs normalised over the last axis; any other use falls back to the Keras op.
 """
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import layers
 
 
-@keras.saving.register_keras_serializable(package="resnet")
 class FusedBatchNorm(layers.BatchNormalization):
     """``BatchNormalization`` over the channels of NHWC feature maps, computed by the fused kernel."""
+
+    REFERENCE = layers.BatchNormalization
 
     def _fusable(self, inputs) -> bool:
         return (len(inputs.shape) == 4 and self.axis in (-1, 3) and self.scale and self.center

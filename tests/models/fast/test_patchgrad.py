@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from src.models.patchgrad import PatchGradConv2D
+from src.models.fast.patchgrad import PatchGradConv2D
 
 
 def outputs_and_grads(layer, x):

@@ -1,4 +1,4 @@
-"""Fused SE/CBAM passes: the same function and the same gradients as the plain ops, ties included."""
+"""Fast SE/CBAM layers: the same function and the same input and weight gradients as the reference layers, ties included."""
 from __future__ import annotations
 
 import keras
@@ -6,19 +6,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from src.models.attention import CBAM, SqueezeExcitation
-from src.models.attention_kernels import global_pool, spatial_conv
+from src.models.fast.attention import FastCBAM, FastSqueezeExcitation
+from src.models.fast.kernels import global_pool, spatial_conv
 
 
-def reference(layer, x):
-    """The layer's function written op by op, with reduce ops (whose max gradient splits ties evenly)."""
-    if isinstance(layer, SqueezeExcitation):
-        return x * layer.excite(layer.squeeze(tf.reduce_mean(x, axis=(1, 2))))[:, None, None, :]
-    pools = tf.stack([tf.reduce_mean(x, axis=(1, 2)), tf.reduce_max(x, axis=(1, 2))], axis=1)
-    refined = x * layer._channel_mlp(pools)[:, None, None, :]
-    stats = tf.concat([tf.reduce_mean(refined, -1, keepdims=True), tf.reduce_max(refined, -1, keepdims=True)], -1)
-    kernel = tf.cast(layer.spatial_conv.kernel, stats.dtype)
-    return refined * tf.sigmoid(tf.nn.conv2d(stats, kernel, strides=1, padding="SAME"))
+def with_twin(kind: str, x):
+    """A fast layer built on ``x`` and its reference layer with the same config and weights."""
+    fast = FastSqueezeExcitation(reduction=4) if kind == "se" else FastCBAM(reduction=4, kernel_size=3)
+    fast(x)
+    reference = fast.REFERENCE.from_config(fast.get_config())
+    reference(x)
+    reference.set_weights(fast.get_weights())
+    return fast, reference
 
 
 def output_and_grads(fn, layer, x, upstream):
@@ -28,23 +27,18 @@ def output_and_grads(fn, layer, x, upstream):
     return fn(x), tape.gradient(loss, [x, *layer.trainable_variables])
 
 
-def make_layer(kind):
-    return SqueezeExcitation(reduction=4) if kind == "se" else CBAM(reduction=4, kernel_size=3)
-
-
 @pytest.mark.parametrize("kind", ["se", "cbam"])
 @pytest.mark.parametrize("shape", [(3, 6, 6, 16), (2, 5, 7, 8), (2, 1, 1, 32)])
-def test_fused_matches_plain_ops(kind, shape):
+def test_fast_layer_matches_its_reference(kind, shape):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=shape).astype(np.float32))
     upstream = tf.constant(rng.normal(size=shape).astype(np.float32))
-    layer = make_layer(kind)
-    layer(x)
-    fused_out, fused_grads = output_and_grads(layer, layer, x, upstream)
-    ref_out, ref_grads = output_and_grads(lambda t: reference(layer, t), layer, x, upstream)
+    fast, reference = with_twin(kind, x)
+    fused_out, fused_grads = output_and_grads(fast, fast, x, upstream)
+    ref_out, ref_grads = output_and_grads(reference, reference, x, upstream)
     np.testing.assert_allclose(fused_out, ref_out, rtol=1e-5, atol=1e-6)
-    assert len(fused_grads) == len(ref_grads) == 1 + len(layer.trainable_variables)
+    assert len(fused_grads) == len(ref_grads) == 1 + len(fast.trainable_variables)
     for got, want in zip(fused_grads, ref_grads):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
@@ -55,45 +49,44 @@ def test_cbam_shares_the_max_gradient_among_ties():
     rng = np.random.default_rng(1)
     x = tf.constant(np.broadcast_to(rng.normal(size=(2, 4, 4, 1)), (2, 4, 4, 8)).astype(np.float32))
     x = tf.constant(np.round(x.numpy()))  # also ties across positions
-    layer = make_layer("cbam")
-    layer(x)
+    fast, reference = with_twin("cbam", x)
     upstream = tf.constant(rng.normal(size=x.shape).astype(np.float32))
-    _, fused_grads = output_and_grads(layer, layer, x, upstream)
-    _, ref_grads = output_and_grads(lambda t: reference(layer, t), layer, x, upstream)
+    _, fused_grads = output_and_grads(fast, fast, x, upstream)
+    _, ref_grads = output_and_grads(reference, reference, x, upstream)
     for got, want in zip(fused_grads, ref_grads):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["se", "cbam"])
 def test_unknown_spatial_size(kind):
+    fast, reference = with_twin(kind, np.zeros((1, 4, 4, 8), np.float32))
     inputs = keras.Input((None, None, 8))
-    model = keras.Model(inputs, make_layer(kind)(inputs))
+    model = keras.Model(inputs, fast(inputs))
     for shape in [(1, 6, 6, 8), (2, 3, 9, 8)]:
         x = np.random.default_rng(2).normal(size=shape).astype(np.float32)
-        np.testing.assert_allclose(model(x), reference(model.layers[-1], tf.constant(x)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model(x), reference(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [3, 4])
 @pytest.mark.parametrize("kind", ["se", "cbam"])
-def test_bfloat16_is_as_accurate_as_plain_ops(kind, seed):
+def test_bfloat16_is_as_accurate_as_the_reference(kind, seed):
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     x32 = tf.constant(rng.normal(size=(4, 8, 8, 32)).astype(np.float32))
     upstream = tf.constant(rng.normal(size=x32.shape).astype(np.float32))
-    layer32 = make_layer(kind)
-    layer32(x32)
+    fast32, reference32 = with_twin(kind, x32)
     try:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        layer16 = make_layer(kind)
-        layer16(x32)
+        fast16, reference16 = with_twin(kind, x32)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    layer16.set_weights(layer32.get_weights())
+    for layer in (fast16, reference16, reference32):
+        layer.set_weights(fast32.get_weights())
     x16 = tf.cast(x32, tf.bfloat16)
-    fused = output_and_grads(layer16, layer16, x16, upstream)
-    plain = output_and_grads(lambda t: reference(layer16, t), layer16, x16, upstream)
+    fused = output_and_grads(fast16, fast16, x16, upstream)
+    plain = output_and_grads(reference16, reference16, x16, upstream)
     # The truth: float32 on the same bfloat16-rounded input.
-    truth = output_and_grads(lambda t: reference(layer32, t), layer32, tf.cast(x16, tf.float32), upstream)
+    truth = output_and_grads(reference32, reference32, tf.cast(x16, tf.float32), upstream)
     assert fused[0].dtype == tf.bfloat16
     # bfloat16 rounding alone costs up to ~10% on this tiny map (gates and ties
     # included) for both paths; a wrong term in a hand-written gradient costs far more.

@@ -7,17 +7,16 @@ CIFAR ResNet is slow on CPU: measured here in bfloat16, batch 128, 6.6 ms for th
 On larger maps the patch extraction costs more than it saves, so the builder uses
 this layer only where measured faster (``PATCH_GRAD_MAX_INPUT``).
 
-``PatchGradConv2D`` is a drop-in ``keras.layers.Conv2D`` (same weights, same config,
-so models save and load as usual): the forward pass and the input gradient stay
+``PatchGradConv2D`` is a drop-in ``keras.layers.Conv2D`` (same weights, same config;
+saved models hold the Keras layer): the forward pass and the input gradient stay
 oneDNN's convolution kernels; only the kernel gradient changes.
 """
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import layers
 
-from src.models.pointwise import check_plain_conv
+from src.models.fast.pointwise import check_plain_conv
 
 # Largest input height/width (inclusive) at which the patch product beats oneDNN's kernel gradient.
 PATCH_GRAD_MAX_INPUT = 8
@@ -45,9 +44,10 @@ def conv2d_patch_grad(inputs, kernel, strides: tuple[int, int], padding: str):
     return conv(inputs, tf.convert_to_tensor(kernel))
 
 
-@keras.saving.register_keras_serializable(package="resnet")
 class PatchGradConv2D(layers.Conv2D):
     """``Conv2D`` on channels-last maps whose kernel gradient is a matrix product of image patches."""
+
+    REFERENCE = layers.Conv2D
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)

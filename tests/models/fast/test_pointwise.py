@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from src.models.pointwise import PointwiseConv2D
+from src.models.fast.pointwise import PointwiseConv2D
 
 
 def paired_layers(input_shape, strides: int, padding: str, use_bias: bool = False):

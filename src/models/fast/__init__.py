@@ -1,0 +1,34 @@
+"""The CPU fast path (``model.implementation: fast``): drop-in subclasses of the reference layers.
+
+Each class here computes exactly what its ``REFERENCE`` class computes, with the same
+weights and config, and overrides only *how* (fused kernels, matrix products,
+hand-written gradients), measured faster with oneDNN on 2-core CPUs (``benchmarks/``,
+``docs/benchmarks.md``). Nothing here is imported unless the fast path is asked for,
+and trained models are saved as their reference layers (``src.models.io.to_reference``),
+so a saved model loads with plain Keras plus the two attention layers.
+"""
+from __future__ import annotations
+
+from keras import layers
+
+from src.models.fast.attention import FastCBAM, FastSqueezeExcitation
+from src.models.fast.batchnorm import FusedBatchNorm
+from src.models.fast.patchgrad import PATCH_GRAD_MAX_INPUT, PatchGradConv2D
+from src.models.fast.pointwise import PointwiseConv2D
+from src.models.layer_sets import LayerSet
+
+
+def fastest_conv(kernel: int, stride: int, input_size: int | None) -> type[layers.Conv2D]:
+    """The fastest measured convolution class for this kernel, stride and input height."""
+    if kernel == 1:
+        return PointwiseConv2D
+    if stride > 1 and input_size is not None and input_size <= PATCH_GRAD_MAX_INPUT:
+        return PatchGradConv2D
+    return layers.Conv2D
+
+
+FAST = LayerSet(
+    conv=fastest_conv,
+    batch_norm=FusedBatchNorm,
+    attention={"se": FastSqueezeExcitation, "cbam": FastCBAM},
+)

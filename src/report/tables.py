@@ -1,0 +1,145 @@
+"""The compare stage's numbers: one row per variant, paired tests, heatmap faithfulness, and the report text.
+
+Every accuracy carries its 95% bootstrap interval; differences between variants are
+tested with McNemar's test on the same test images.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataError
+from src.explain.results import load_predictions
+from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar
+from src.models.variants import BASELINE, title
+from src.paths import CAM_METRICS_DIR, TEST_METRICS_DIR, TRAIN_METRICS_DIR
+
+CAM_KEYS = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
+ALPHA = 0.05
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read ({exc}); run `dvc repro` for the stage that writes it") from None
+
+
+def correctness(variants: list[str]) -> dict[str, np.ndarray]:
+    """Per test image, whether each variant's top class is right."""
+    result = {}
+    for variant in variants:
+        probs, labels = load_predictions(variant)
+        result[variant] = probs.argmax(axis=1) == labels
+    return result
+
+
+def comparison_table(correct: dict[str, np.ndarray], methods: list[str], seed: int) -> pd.DataFrame:
+    """One row per variant; deltas and p-values are against Original when it was trained."""
+    rows, variants = [], list(correct)
+    for variant in variants:
+        train = read_json(TRAIN_METRICS_DIR / f"{variant}.json")
+        test = read_json(TEST_METRICS_DIR / f"{variant}.json")
+        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
+        low, high = bootstrap_accuracy_ci(correct[variant], seed=seed)
+        row = {
+            "variant": variant, "test_accuracy": test["accuracy"], "test_accuracy_ci_low": low,
+            "test_accuracy_ci_high": high, "test_loss": test["loss"],
+            "best_val_accuracy": train["best_val_accuracy"], "params": train["params"],
+            "mflops_per_image": train["mflops_per_image"], "epochs": train["epochs"],
+            "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
+            "inference_img_per_s": test["inference_img_per_s"],
+        }
+        for method in methods:
+            prefix = method.replace("++", "pp")
+            row.update({f"{prefix}_{k}": cam[method][k] for k in CAM_KEYS})
+            row[f"{prefix}_img_per_s"] = cam[method]["img_per_s"]
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("variant")
+    if BASELINE in table.index:
+        base = table.loc[BASELINE]
+        table["accuracy_vs_original"] = table["test_accuracy"] - base["test_accuracy"]
+        table["mcnemar_p_vs_original"] = [mcnemar(correct[BASELINE], correct[v])["p_value"] for v in table.index]
+        table["params_vs_original"] = table["params"] / base["params"]
+        table["train_speed_vs_original"] = table["train_img_per_s"] / base["train_img_per_s"]
+    return table
+
+
+def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = []
+    for a, b in itertools.combinations(correct, 2):
+        result = mcnemar(correct[a], correct[b])
+        rows.append({"pair": f"{title(a)} vs {title(b)}",
+                     "accuracy difference": f"{correct[b].mean() - correct[a].mean():+.4f}",
+                     "only first right": result["only_a"], "only second right": result["only_b"],
+                     "test": result["method"], "p-value": f"{result['p_value']:.4g}",
+                     f"at {ALPHA}": describe_p(result["p_value"], ALPHA)})
+    return pd.DataFrame(rows)
+
+
+def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
+    rows = []
+    for variant in variants:
+        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
+        for method in [*methods, "random"]:
+            r = cam[method]
+            rows.append({"variant": title(variant), "heatmap": method,
+                         "deletion AUC ↓": f"{r['deletion_auc']:.3f}", "insertion AUC ↑": f"{r['insertion_auc']:.3f}",
+                         "Average Drop % ↓": f"{r['average_drop']:.1f}",
+                         "Increase in Conf. % ↑": f"{r['increase_in_confidence']:.1f}"})
+    return pd.DataFrame(rows)
+
+
+def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[str], profile: str) -> str:
+    variants = list(correct)
+    t = table.rename(index=lambda v: title(v))
+    accuracy = pd.DataFrame({
+        "test accuracy": t["test_accuracy"].map("{:.4f}".format),
+        "95% CI": [f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
+        "test loss": t["test_loss"].map("{:.4f}".format),
+        "params": t["params"].map("{:,}".format),
+        "MFLOPs/img": t["mflops_per_image"].map("{:.1f}".format),
+        "train min": t["train_minutes"].map("{:.1f}".format),
+        "train img/s": t["train_img_per_s"].map("{:.0f}".format),
+        "infer img/s": t["inference_img_per_s"].map("{:.0f}".format),
+    })
+    lines = [f"# Variant comparison (profile `{profile}`)", "",
+             "Accuracy on the held-out CIFAR-10 test set (never used for a training decision); 95% percentile",
+             "bootstrap intervals; speeds measured on the machine that ran the pipeline.", "",
+             accuracy.to_markdown(disable_numparse=True), ""]
+    if "accuracy_vs_original" in t:
+        cost = pd.DataFrame({
+            "accuracy vs Original": t["accuracy_vs_original"].map("{:+.4f}".format),
+            "McNemar p": t["mcnemar_p_vs_original"].map("{:.4g}".format),
+            "params vs Original": t["params_vs_original"].map("{:.3f}x".format),
+            "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
+        })
+        lines += ["## Attention vs Original", "", cost.to_markdown(disable_numparse=True), ""]
+    pairs = pairwise_tests(correct)
+    lines += ["## Are the accuracy differences significant?", "",
+              "McNemar's test on the same test images (exact binomial when fewer than 25 images are discordant).",
+              "", pairs.to_markdown(index=False, disable_numparse=True), ""]
+    for _, row in pairs.iterrows():
+        verdict = "is" if row[f"at {ALPHA}"] == "significant" else "is not"
+        lines.append(f"- {row['pair']}: the difference of {row['accuracy difference']} {verdict} significant "
+                     f"at {ALPHA} (p = {row['p-value']}).")
+    cams = cam_table(variants, methods)
+    lines += ["", "## Heatmap faithfulness", "",
+              "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
+              "are removed/inserted most-important-first; Average Drop and Increase in Confidence on the",
+              "image multiplied by its map. `random` = random heatmaps drawn at the CAM's own resolution",
+              "and upsampled like a CAM: the chance baseline.", "",
+              cams.to_markdown(index=False, disable_numparse=True), ""]
+    for variant in variants:
+        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
+        for method in methods:
+            beats = (cam[method]["deletion_auc"] < cam["random"]["deletion_auc"],
+                     cam[method]["insertion_auc"] > cam["random"]["insertion_auc"])
+            lines.append(f"- {title(variant)} {method}: "
+                         f"{'beats' if beats[0] else 'does not beat'} random on deletion, "
+                         f"{'beats' if beats[1] else 'does not beat'} random on insertion.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,140 @@
+"""One training run of one variant: build, compile, fit with resume and curves, and report.
+
+``train_variant`` is the whole run behind ``python -m src.train``: precision and
+distribution strategy from the params and the machine, the seeded input stream,
+Keras ``BackupAndRestore`` (a killed run resumes from its last completed epoch) and
+dvclive curves. In a multi-worker run every worker trains; only the chief logs curves
+and (in the stage) writes the model and metrics.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
+
+from pipeline.errors import ParamsError, TrainingError
+from src.data.loader import make_dataset, make_train_dataset
+from src.data.prepared import load_split, load_stats
+from src.models.flops import flops_per_image
+from src.models.resnet import build_variant
+from src.paths import CHECKPOINT_DIR, PREPARED_DIR, TRAIN_PLOTS_DIR
+from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
+from src.training.multi_worker import multi_worker_model, prepare_for_fit
+from src.training.optim import compile_model
+from src.training.resume import prepare_backup, run_fingerprint
+from src.training.runtime import Cluster, choose_precision, cluster_from_env, configure_runtime, environment, \
+    make_strategy
+
+
+@dataclass
+class TrainingRun:
+    """What a run produced: the trained model, its metrics, and which task of the cluster this was."""
+
+    model: keras.Model
+    metrics: dict
+    cluster: Cluster
+
+
+def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARED_DIR) -> TrainingRun:
+    """Train ``variant`` with the ``seed``/``model``/``train`` params on the prepared data."""
+    train_params, seed = params["train"], params["seed"]
+    multi_worker = train_params["strategy"] == "multi_worker"
+    cluster = cluster_from_env() if multi_worker else Cluster(None, 0, 1)
+    strategy = make_strategy(train_params["strategy"])  # first: collective ops need it before other TF work
+
+    x_train, y_train = load_split(prepared_dir, "train")
+    x_val, y_val = load_split(prepared_dir, "val")
+    stats = load_stats(prepared_dir)
+    batch_size = train_params["batch_size"]
+    if batch_size > len(x_train):
+        raise ParamsError(f"train.batch_size = {batch_size} is invalid; it must not exceed "
+                          f"the {len(x_train)} training images")
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ParamsError(f"train.batch_size = {batch_size} is invalid; it must split evenly over the "
+                          f"{strategy.num_replicas_in_sync} replicas of the {train_params['strategy']} strategy")
+
+    precision = choose_precision(train_params["precision"])
+    configure_runtime(seed, precision.policy)
+    steps_per_epoch = len(x_train) // batch_size
+    num_classes = len(stats["classes"])
+    with strategy.scope():
+        network = build_variant(variant, params["model"], num_classes=num_classes,
+                                normalization=([m * 255 for m in stats["mean"]], [s * 255 for s in stats["std"]]))
+        model = multi_worker_model(network) if multi_worker else network
+        compile_model(model, train_params, steps_per_epoch)
+        if multi_worker:
+            prepare_for_fit(model)
+
+    backup_dir = CHECKPOINT_DIR / (variant if cluster.is_chief else f"{variant}-{cluster.name}")
+    resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, params, stats))
+    aug = train_params["augment"]
+    train_ds = make_train_dataset(x_train, y_train, batch_size, train_params["epochs"], start_epoch=resume_epoch,
+                                  flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed, num_classes=num_classes)
+    val_ds = make_dataset(x_val, y_val, params["evaluate"]["batch_size"], num_classes=num_classes)
+
+    timer = EpochTimer()
+    callbacks = [
+        StopOnNonFiniteLoss(),
+        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
+    ]
+    if cluster.is_chief:
+        timer.live = _start_live(TRAIN_PLOTS_DIR / variant, resume_epoch)
+        callbacks.append(DVCLiveCallback(live=timer.live))
+    if resume_epoch:
+        print(f"train: resuming {variant} from epoch {resume_epoch + 1} (backup in {backup_dir})", file=sys.stderr)
+    if train_params["early_stopping_patience"]:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=train_params["early_stopping_patience"],
+            restore_best_weights=True))
+
+    start = time.perf_counter()
+    try:
+        with strategy.scope():
+            history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"],
+                                steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
+                                verbose=1 if sys.stdout.isatty() else 2)
+    except TrainingError:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        raise
+    wall = time.perf_counter() - start
+
+    val_acc = history.history.get("val_accuracy", [])
+    # Epoch 1 includes graph tracing/compilation; later epochs give the steady-state rate.
+    steady = timer.train_seconds[1:] or timer.train_seconds
+    img_per_s = steps_per_epoch * batch_size / float(np.median(steady)) if steady else None
+    metrics = {
+        "variant": variant,
+        "params": int(network.count_params()),
+        "mflops_per_image": round(flops_per_image(network) / 1e6, 2),
+        "epochs": int(resume_epoch + len(history.history.get("loss", []))),
+        "resumed_from_epoch": int(resume_epoch),
+        "best_val_accuracy": float(max(val_acc)) if val_acc else None,
+        "best_epoch": int(resume_epoch + int(np.argmax(val_acc)) + 1) if val_acc else None,
+        "final_val_accuracy": float(val_acc[-1]) if val_acc else None,
+        "final_train_accuracy": float(history.history["accuracy"][-1]),
+        "train_minutes": round(wall / 60, 3),
+        "train_img_per_s": round(img_per_s, 1) if img_per_s else None,
+        "precision": precision.policy,
+        "implementation": params["model"]["implementation"],
+        "workers": cluster.workers,
+        "environment": environment(f"{stats['source']['kind']}:{stats['source']['format']}", precision),
+    }
+    return TrainingRun(network, metrics, cluster)
+
+
+def _start_live(live_dir: Path, resume_epoch: int) -> Live:
+    """dvclive curves in ``live_dir``: continued after a resume, started afresh otherwise."""
+    if not resume_epoch:
+        shutil.rmtree(live_dir, ignore_errors=True)
+    live = Live(dir=str(live_dir), resume=bool(resume_epoch), dvcyaml=False, save_dvc_exp=False, report=None)
+    if resume_epoch:
+        live.step = resume_epoch
+    return live

@@ -1,0 +1,31 @@
+"""Resuming a killed training run: a backup is used only if it was made with the same params and data."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def run_fingerprint(variant: str, params: dict, stats: dict) -> str:
+    """Hash of everything that makes a backup resumable; any change discards the backup."""
+    relevant = {"variant": variant, "seed": params["seed"], "model": params["model"],
+                "train": {k: v for k, v in params["train"].items() if k != "variants"}, "data": stats}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_backup(backup_dir: Path, fingerprint: str) -> int:
+    """Return the epoch a valid backup resumes from (0 = fresh start); drop stale backups."""
+    stamp = backup_dir / "fingerprint.txt"
+    meta = backup_dir / "training_metadata.json"
+    if meta.is_file() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        print(f"train: discarding backup {backup_dir}: it was made with other params or data", file=sys.stderr)
+        shutil.rmtree(backup_dir)
+    elif backup_dir.exists() and not meta.is_file():
+        shutil.rmtree(backup_dir)  # killed before the first epoch ended: nothing to resume
+    if meta.is_file():
+        return int(json.loads(meta.read_text()).get("epoch", 0))  # epochs completed
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    return 0

@@ -1,0 +1,89 @@
+"""dvc.yaml tells the truth: every stage depends on the code it runs, and re-runs only for its own params."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+PROJECT_PACKAGES = ("src", "pipeline")
+# Imported by every stage but changes no result: it only sets TensorFlow's log level.
+NOT_A_DEPENDENCY = {Path("src/__init__.py")}
+
+
+def stages() -> dict[str, dict]:
+    """Stage definitions by name; a foreach stage by its template (``do``)."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in spec.items()}
+
+
+def module_file(module: str) -> Path | None:
+    base = ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Project modules ``path`` imports anywhere (also inside functions), including `from pkg import module`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if module_file(f"{node.module}.{alias.name}"))
+    return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
+
+
+def project_files(module: str) -> set[Path]:
+    """Every project file that running ``python -m module`` loads: the module, its imports, their packages."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # a module's packages run their __init__ first
+            path = module_file(".".join(parts[:depth]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.extend(imported_modules(path))
+    # Empty package markers carry no code a change to which could alter a result.
+    return {path for path in seen if path.stat().st_size > 0}
+
+
+def is_covered(path: Path, deps: list[str]) -> bool:
+    relative = path.relative_to(ROOT)
+    return relative in NOT_A_DEPENDENCY or any(relative == Path(dep) or Path(dep) in relative.parents for dep in deps)
+
+
+@pytest.mark.parametrize("name", list(stages()))
+def test_every_stage_depends_on_the_code_it_imports(name):
+    stage = stages()[name]
+    module = re.match(r"python -m ([\w.]+)", stage["cmd"]).group(1)
+    deps = [dep if isinstance(dep, str) else next(iter(dep)) for dep in stage["deps"]]
+    missing = sorted(str(p.relative_to(ROOT)) for p in project_files(module) if not is_covered(p, deps))
+    assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them in its deps"
+
+
+def test_the_dependency_walk_sees_lazy_and_package_imports():
+    # The fast layers are imported inside a function, and `from src.models import attention` names a module.
+    files = {str(p.relative_to(ROOT)) for p in project_files("src.train")}
+    assert {"src/models/fast/kernels.py", "src/models/attention.py", "pipeline/params.py"} <= files
+
+
+def test_variant_stages_come_from_the_variant_list_and_read_only_their_own_settings():
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name in ("train", "evaluate"):
+        assert spec[name]["foreach"] == "${train.variants}", name
+    train_params = spec["train"]["do"]["params"]
+    assert "model.attention.${item}" in train_params
+    # Neither a whole section nor the list of variants: adding CBAM settings or a variant retrains nothing else.
+    assert not {"model", "train", "model.attention", "train.variants"} & set(train_params)
+    assert "train.variants" not in spec["evaluate"]["do"]["params"]
