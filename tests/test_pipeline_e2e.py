@@ -118,3 +118,5 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     page = (repo / "plots_html" / "index.html").read_text()
     for expected in ("Validation accuracy", "Confusion matrix", "gradcam_grid.png", "val_curves.png"):
         assert expected in page, expected
+    # Offline: the committed template (.dvc/config) carries Vega; nothing is loaded from a CDN.
+    assert "vega-embed 6.29.0" in page and "<script src=" not in page and "cdn.jsdelivr" not in page

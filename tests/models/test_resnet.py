@@ -127,8 +127,8 @@ def _one_step(profile: str, strategy: str = "default", variant: str = "cbam") ->
     return float(logs["loss"]), model
 
 
-@pytest.mark.parametrize("variant", ["original", "se", "cbam"])
-@pytest.mark.parametrize("profile", ["full", "seed"])
+@pytest.mark.parametrize("profile, variant", [("full", "original"), ("full", "se"), ("full", "cbam"),
+                                              ("seed", "cbam")])
 def test_full_and_seed_profiles_train_a_step_on_reference_layers_only(profile, variant):
     loss, model = _one_step(profile, variant=variant)
     assert np.isfinite(loss)
