@@ -1,6 +1,7 @@
 """Errors every stage reports the same way: one message, non-zero exit, no traceback."""
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -25,8 +26,34 @@ class TrainingError(PipelineError):
 EXIT_USER_ERROR = 2
 
 
+def os_error_message(exc: OSError) -> str:
+    """``path: what went wrong`` for a failed read or write, with the usual fix for a full disk."""
+    where = exc.filename if exc.filename is not None else "output"
+    message = f"{where}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        message += " (the disk is full: free space or move the project, then run the stage again)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        message += " (check the permissions of that path)"
+    return message
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: libraries (Keras, h5py, zipfile) often wrap it in their own error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def stage_main(func: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a stage's ``main`` so a PipelineError becomes ``error: ...`` and exit code 2."""
+    """Wrap a stage's ``main``: a PipelineError or a failed file operation becomes one ``error:`` line, exit 2.
+
+    Stages write through ``pipeline.atomic``, so by the time the error is reported their
+    temporary files are gone and their outputs are as they were before the command.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -34,6 +61,12 @@ def stage_main(func: Callable[..., None]) -> Callable[..., None]:
             return func(*args, **kwargs)
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        except Exception as exc:
+            os_error = _os_error_in(exc)
+            if os_error is None:
+                raise
+            print(f"error: {os_error_message(os_error)}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper

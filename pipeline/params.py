@@ -75,11 +75,13 @@ def boolean() -> Rule:
     return Rule(lambda v: isinstance(v, bool), "true or false")
 
 
-def int_list(min_len: int = 1, lo: int = 1) -> Rule:
-    return Rule(
-        lambda v: isinstance(v, list) and len(v) >= min_len and all(_is_int(i) and i >= lo for i in v),
-        f"a list of at least {min_len} integers, each >= {lo}",
-    )
+def int_list(min_len: int = 1, lo: int = 1, hi: int | None = None, max_len: int | None = None) -> Rule:
+    def ok(v: Any) -> bool:
+        return (isinstance(v, list) and len(v) >= min_len and (max_len is None or len(v) <= max_len)
+                and all(_is_int(i) and i >= lo and (hi is None or i <= hi) for i in v))
+
+    length = f"at least {min_len}" + (f" and at most {max_len}" if max_len is not None else "")
+    return Rule(ok, f"a list of {length} integers, each >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
 
 
 def subset_of(options: tuple[str, ...]) -> Rule:
@@ -107,45 +109,53 @@ SOURCES_RULE = Rule(
     "or {kind: local, path: PATH, sha256: 64 hex or ''}",
 )
 
+# Upper bounds catch values that are surely typos (a width of 1,000,000 would not fit in memory,
+# a 69,000-pixel-tall heatmap grid is no figure) before any stage spends time on them.
+MAX_SEED = 2**32 - 1  # what NumPy and Keras seeding accept
+MAX_EPOCHS = 1000
+MAX_WIDTH = 1024
+MAX_BLOCKS_PER_STAGE = 64
+MAX_GRID_PER_CLASS = 10
+
 SCHEMA: dict[str, Rule] = {
     "profile": choice(PROFILES),
-    "seed": integer(lo=0),
+    "seed": integer(lo=0, hi=MAX_SEED),
     "data.sources": SOURCES_RULE,
     "data.connect_timeout": number(gt=0, le=120),
     "data.val_fraction": number(gt=0, lt=1),
     "data.train_per_class": integer(lo=0),
     "data.test_per_class": integer(lo=0, hi=TEST_PER_CLASS),
-    "model.blocks": int_list(min_len=1, lo=1),
-    "model.width": integer(lo=1),
-    "model.expansion": integer(lo=1),
+    "model.blocks": int_list(min_len=1, lo=1, hi=MAX_BLOCKS_PER_STAGE, max_len=8),
+    "model.width": integer(lo=1, hi=MAX_WIDTH),
+    "model.expansion": integer(lo=1, hi=16),
     "model.stem": choice(registry.STEMS),
-    "model.strides": int_list(min_len=1, lo=1),
+    "model.strides": int_list(min_len=1, lo=1, hi=4, max_len=8),
     "model.widen": boolean(),
     "model.stride_conv": choice(registry.STRIDE_CONVS),
     "model.implementation": choice(registry.IMPLEMENTATIONS),
     "train.variants": subset_of(VARIANTS),
-    "train.epochs": integer(lo=1),
-    "train.batch_size": integer(lo=1),
+    "train.epochs": integer(lo=1, hi=MAX_EPOCHS),
+    "train.batch_size": integer(lo=1, hi=65536),
     "train.optimizer": choice(OPTIMIZERS),
     "train.lr": number(gt=0, le=10),
     "train.momentum": number(ge=0, lt=1),
     "train.nesterov": boolean(),
     "train.weight_decay": number(ge=0, lt=1),
     "train.schedule": choice(SCHEDULES),
-    "train.warmup_epochs": number(ge=0),
+    "train.warmup_epochs": number(ge=0, le=MAX_EPOCHS),
     "train.label_smoothing": number(ge=0, lt=1),
     "train.augment.flip": boolean(),
     "train.augment.crop_pad": integer(lo=0, hi=16),
     "train.precision": choice(PRECISIONS),
     "train.jit_compile": boolean(),
     "train.strategy": choice(STRATEGIES),
-    "train.early_stopping_patience": integer(lo=0),
-    "evaluate.batch_size": integer(lo=1),
+    "train.early_stopping_patience": integer(lo=0, hi=MAX_EPOCHS),
+    "evaluate.batch_size": integer(lo=1, hi=65536),
     "evaluate.tta_flip": boolean(),
     "evaluate.tta_shift": integer(lo=0, hi=8),
     "gradcam.methods": subset_of(CAM_METHODS),
-    "gradcam.per_class": integer(lo=1, hi=TEST_PER_CLASS),
-    "gradcam.batch_size": integer(lo=1),
+    "gradcam.per_class": integer(lo=1, hi=MAX_GRID_PER_CLASS),
+    "gradcam.batch_size": integer(lo=1, hi=4096),
     "gradcam.faithfulness_per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.faithfulness_steps": integer(lo=2, hi=1024),
     "gradcam.user_images": Rule(lambda v: isinstance(v, str), "a directory path, or '' for none"),
@@ -189,13 +199,32 @@ def validate(params: Any, origin: str = DEFAULT_PARAMS_FILE) -> dict:
     for key, rule in SCHEMA.items():
         if key not in flat:
             problems.append(f"{key}: missing; it must be {rule.allowed}")
-        elif not rule.check(flat[key]):
-            problems.append(f"{key} = {flat[key]!r} is invalid; it must be {rule.allowed}")
+        elif not _passes(rule, flat[key]):
+            problems.append(f"{key} = {flat[key]!r} is invalid; it must be {rule.allowed}{_hint(flat[key])}")
     if not problems:
         problems.extend(_cross_checks(params))
     if problems:
         raise ParamsError(f"{origin}: " + ("\n  " if len(problems) > 1 else "") + "\n  ".join(problems))
     return params
+
+
+def _passes(rule: Rule, value: Any) -> bool:
+    try:
+        return bool(rule.check(value))
+    except (TypeError, ValueError):  # e.g. unhashable items in a list that must hold names
+        return False
+
+
+def _hint(value: Any) -> str:
+    """Why a value that looks like a number is not one: YAML 1.1 reads 1e-3 (no dot) as text."""
+    if isinstance(value, str):
+        try:
+            number_value = float(value)
+        except ValueError:
+            return ""
+        return (f" (YAML read it as the text {value!r}, not a number; "
+                f"write it with a dot and a signed exponent, e.g. {number_value!r})")
+    return ""
 
 
 def _cross_checks(p: dict) -> list[str]:
@@ -213,6 +242,22 @@ def _cross_checks(p: dict) -> list[str]:
             f"{available} images per class after holding out data.val_fraction = {p['data']['val_fraction']} "
             "(use 0 for all)"
         )
+    train, images = p["train"], train_size(p)
+    if train["batch_size"] > images:
+        problems.append(f"train.batch_size = {train['batch_size']} is invalid; it must not exceed the {images} "
+                        "training images (data.train_per_class x 10 classes)")
+    if train["warmup_epochs"] > train["epochs"]:
+        problems.append(f"train.warmup_epochs = {train['warmup_epochs']} is invalid; it must not exceed "
+                        f"train.epochs = {train['epochs']}")
+    test_per_class = p["data"]["test_per_class"] or TEST_PER_CLASS
+    for key in ("per_class", "faithfulness_per_class"):
+        if p["gradcam"][key] > test_per_class:
+            problems.append(f"gradcam.{key} = {p['gradcam'][key]} is invalid; the test split has "
+                            f"{test_per_class} images per class (data.test_per_class)")
+    user_images = p["gradcam"]["user_images"]
+    if user_images and not Path(user_images).is_dir():
+        problems.append(f"gradcam.user_images = {user_images!r} is invalid; it must be a directory of images "
+                        "(or '' for none)")
     return problems
 
 

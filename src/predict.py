@@ -16,12 +16,36 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import DataError, stage_main
 from pipeline.params import CAM_METHODS, VARIANTS
 from src.data.readers import CLASSES
 from src.explain.cam import CamExplainer
 from src.explain.images import load_image, overlay_on_original
 from src.models.io import MODEL_DIR, load_variant
+
+
+def top_count(text: str) -> int:
+    """--top: how many classes to print, 1 to the number of classes."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= len(CLASSES):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {len(CLASSES)}")
+    return value
+
+
+def output_path(out: Path, image: Path, variant: str, method: str) -> Path:
+    """Where the overlay of ``image`` goes: <out>/<name>_<variant>_<method>.png."""
+    return out / f"{image.stem}_{variant}_{method.replace('+', 'pp')}.png"
+
+
+def _clashes(targets: dict[str, Path]) -> list[str]:
+    by_target: dict[Path, list[str]] = {}
+    for name, target in targets.items():
+        by_target.setdefault(target, []).append(name)
+    return [f"{' and '.join(names)} -> {target}" for target, names in by_target.items() if len(names) > 1]
 
 
 @stage_main
@@ -32,13 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="gradcam", choices=CAM_METHODS)
     parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <variant>.keras")
     parser.add_argument("--out", default="predictions", help="folder for the heatmap overlays")
-    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--top", type=top_count, default=3, help=f"classes to print, 1 to {len(CLASSES)}")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    names = list(dict.fromkeys(args.images))  # the same file named twice is predicted once
+    targets = {name: output_path(out, Path(name), args.variant, args.method) for name in names}
+    clashes = _clashes(targets)
+    if clashes:
+        raise DataError("these inputs would write the same overlay, so one would overwrite the other: "
+                        + "; ".join(clashes) + " (rename one, or predict them in separate runs with --out)")
 
     loaded, failed = [], []
-    for name in args.images:
+    for name in targets:
         try:
-            loaded.append((Path(name), *load_image(name)))
+            loaded.append((name, *load_image(name)))
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed.append(name)
@@ -51,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     top_class = probs.argmax(axis=1)
     cams = CamExplainer(model, args.method)(small, top_class)
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for (path, original, _), p, cam in zip(loaded, probs, cams):
+    for (name, original, _), p, cam in zip(loaded, probs, cams):
         ranked = np.argsort(-p)[: args.top]
-        target = out / f"{path.stem}_{args.variant}_{args.method.replace('+', 'pp')}.png"
-        Image.fromarray(overlay_on_original(original, cam)).save(target)
+        target = targets[name]
+        with atomic_path(target) as tmp:
+            Image.fromarray(overlay_on_original(original, cam)).save(tmp, format="PNG")
         guesses = ", ".join(f"{CLASSES[k]} {p[k]:.3f}" for k in ranked)
-        print(f"{path}: {guesses}  -> {target}")
+        print(f"{name}: {guesses}  -> {target}")
     return 1 if failed else 0
 
 

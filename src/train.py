@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.atomic import atomic_path, write_json
+from pipeline.atomic import publish, staging_dir, write_json
 from pipeline.errors import stage_main
 from pipeline.params import VARIANTS, load_params
 from src.models.io import model_path, save_model
@@ -36,9 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     run = train_variant(args.variant, params, args.prepared)
     metrics = run.metrics
     if run.cluster.is_chief:
-        with atomic_path(model_path(args.variant)) as tmp:
-            save_model(run.model, tmp)
-        write_json(TRAIN_METRICS_DIR / f"{args.variant}.json", metrics)
+        # Both outputs are written in full before either replaces the old one.
+        with staging_dir(TRAIN_METRICS_DIR.parent) as staged:
+            save_model(run.model, staged / "model.keras")
+            write_json(staged / "metrics.json", metrics)
+            publish(staged / "model.keras", model_path(args.variant))
+            publish(staged / "metrics.json", TRAIN_METRICS_DIR / f"{args.variant}.json")
     print(f"train: {args.variant} ({run.cluster.name}) best val accuracy {metrics['best_val_accuracy']:.4f} in "
           f"{metrics['train_minutes']:.1f} min, {metrics['train_img_per_s']} img/s, {metrics['precision']}")
 

@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from src.models.io import save_model
 from src.models.resnet import build_variant
 from tests.conftest import ROOT, tiny_params
 
@@ -17,7 +19,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 def test_predict_images_and_corrupt_file(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    build_variant("cbam", tiny_params()["model"]).save(models / "cbam.keras")
+    save_model(build_variant("cbam", tiny_params()["model"]), models / "cbam.keras")
     big = tmp_path / "big photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 140, 3), dtype=np.uint8)).save(big)
     small = tmp_path / "small.png"
@@ -49,3 +51,25 @@ def test_predict_all_bad_or_missing_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "src.predict", str(img), "--models", str(tmp_path)],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 2 and "cbam.keras: no trained model" in proc.stderr
+
+
+def test_two_inputs_that_would_write_one_overlay_are_refused_before_any_work(tmp_path):
+    for folder, suffix in (("x", "png"), ("y", "jpg")):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / folder / f"a.{suffix}")
+    proc = subprocess.run([sys.executable, "-m", "src.predict", "x/a.png", "y/a.jpg", "--models", str(tmp_path),
+                           "--out", "out"], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "x/a.png and y/a.jpg -> out/a_cbam_gradcam.png" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("top", ["0", "-2", "11", "three"])
+def test_top_must_be_a_class_count(tmp_path, top):
+    proc = subprocess.run([sys.executable, "-m", "src.predict", "a.png", "--top", top], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--top" in proc.stderr and "from 1 to 10" in proc.stderr
+
+
+def test_prediction_overlays_are_not_committed():
+    assert "/predictions/" in (ROOT / ".gitignore").read_text().split()

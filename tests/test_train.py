@@ -184,3 +184,15 @@ def test_epoch_timer_records_each_epoch_once_with_or_without_validation():
     timer.on_epoch_end(1)  # an epoch without validation still counts
     assert len(timer.train_seconds) == 2 and all(s >= 0 for s in timer.train_seconds)
     assert [name for name, _ in live.logged] == ["time/train_seconds"] * 2
+
+
+def test_outputs_that_cannot_be_written_leave_the_previous_model(tmp_path):
+    cwd = project(tmp_path, epochs=1)
+    (cwd / "models").mkdir()
+    (cwd / "models/se.keras").write_bytes(b"the model of the previous run")
+    (cwd / "metrics").write_text("a file where the metrics folder should be")
+    proc = run_train(cwd)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")][0].startswith("error: metrics")
+    assert (cwd / "models/se.keras").read_bytes() == b"the model of the previous run"
+    assert sorted(p.name for p in (cwd / "models").iterdir()) == ["se.keras"]

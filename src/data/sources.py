@@ -8,6 +8,7 @@ skipped with its reason; if none works, one DataError lists every reason.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import tarfile
@@ -79,11 +80,25 @@ def fetch_official(source: dict, dest_dir: Path, timeout: float) -> dict:
             "bytes": target.stat().st_size}
 
 
+def reject_links(folder: Path) -> None:
+    """DataError naming the first symbolic link under ``folder``.
+
+    A directory source is copied as plain files: a link can loop (a copy 40 levels deep),
+    dangle, or point outside the data set, so any link is refused before anything is read.
+    """
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(root, name)):
+                raise DataError(f"{os.path.join(root, name)}: a symbolic link inside the data folder {folder}; "
+                                "replace it with the file itself")
+
+
 def fetch_local(source: dict, dest_dir: Path) -> dict:
     path = Path(source["path"])
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     if path.is_dir():
+        reject_links(path)
         fmt = detect_format(path)
         shutil.copytree(path, dest_dir / path.name)
         return {"kind": "local", "location": str(source["path"]), "format": fmt, "file": path.name,

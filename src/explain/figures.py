@@ -78,9 +78,12 @@ def test_grids(out: Path, models: dict, method: str, images, labels, probs, clas
 
 def user_grid(out: Path, models: dict, method: str, folder: str, classes, batch_size) -> None:
     """Heatmaps of the predicted class on the user's own images, drawn at their original size."""
-    paths = list_images(folder)
+    try:
+        paths = list_images(folder)
+    except DataError as exc:
+        raise DataError(f"gradcam.user_images: {exc}") from None
     if not paths:
-        raise DataError(f"{folder}: gradcam.user_images has no .png/.jpg images")
+        raise DataError(f"gradcam.user_images = {folder!r}: the folder has no .png/.jpg images")
     loaded = [load_image(p) for p in paths]
     small = np.stack([s for _, s in loaded]).astype(np.float32)
     cells, titles = {}, {}

@@ -10,6 +10,7 @@ from pipeline.errors import DataError
 from pipeline.profile import build_profile
 from src import download
 from src.data.sources import fetch_first, file_digest
+from tests.conftest import make_imagefolder
 
 UNREACHABLE = {"kind": "official", "url": "http://127.0.0.1:9/cifar-10-python.tar.gz", "md5": "0" * 32}
 
@@ -84,3 +85,16 @@ def test_download_stage_failure_leaves_nothing(tmp_path, capsys, monkeypatch):
     assert "nope.tar.gz: no such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "data/raw").exists()
     assert [p.name for p in (tmp_path / "data").iterdir()] == []  # no temporary directory left either
+
+
+@pytest.mark.parametrize("link", ["loop", "dangling", "file"])
+def test_a_symbolic_link_in_a_directory_source_is_refused_before_copying(tmp_path, link):
+    folder = make_imagefolder(tmp_path / "cifar", as_tar=False)
+    bad = folder / "cifar10" / "train" / "cat" / "extra.png"
+    target = {"loop": folder, "dangling": tmp_path / "nowhere.png", "file": next(bad.parent.iterdir())}[link]
+    bad.symlink_to(target)
+    dest = tmp_path / "raw"
+    dest.mkdir()
+    with pytest.raises(DataError, match=r"extra.png: a symbolic link inside the data folder"):
+        fetch_first([{"kind": "local", "path": str(folder), "sha256": ""}], dest, 5)
+    assert not any(dest.iterdir())

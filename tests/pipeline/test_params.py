@@ -69,6 +69,17 @@ def test_every_profile_is_valid(name):
     ("data.sources", [{"kind": "ftp", "path": "x"}], r"data.sources = .* is invalid; it must be a non-empty list"),
     ("data.sources", [{"kind": "official", "url": "u", "md5": "short"}], r"data.sources = .* is invalid"),
     ("seed", True, r"seed = True is invalid; it must be an integer >= 0"),
+    ("seed", 2**32, r"seed = 4294967296 is invalid; it must be an integer >= 0 and <= 4294967295"),
+    ("train.epochs", 1000000, r"train.epochs = 1000000 is invalid; it must be an integer >= 1 and <= 1000"),
+    ("model.width", 1000000, r"model.width = 1000000 is invalid; it must be an integer >= 1 and <= 1024"),
+    ("gradcam.per_class", 1000, r"gradcam.per_class = 1000 is invalid; it must be an integer >= 1 and <= 10"),
+    ("train.lr", "1e-3", r"train.lr = '1e-3' is invalid; it must be a finite number > 0 and <= 10 \(YAML read it "
+                         r"as the text '1e-3', not a number; write it .* e.g. 0.001\)"),
+    ("train.batch_size", 601, r"train.batch_size = 601 is invalid; it must not exceed the 600 training images"),
+    ("train.warmup_epochs", 3, r"train.warmup_epochs = 3 is invalid; it must not exceed train.epochs = 2"),
+    ("gradcam.faithfulness_per_class", 31, r"gradcam.faithfulness_per_class = 31 is invalid; the test split has 30"),
+    ("gradcam.user_images", "no/such/folder", r"gradcam.user_images = 'no/such/folder' is invalid; it must be a dir"),
+    ("train.variants", [{"a": 1}], r"train.variants = \[\{'a': 1\}\] is invalid"),
     ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored, multi_worker"),
 ])
 def test_bad_values_are_named(good, key, value, expected):
