@@ -18,6 +18,14 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from hypothesis import settings  # noqa: E402
+
+# The fuzz tests draw the same examples on every run, so CI is repeatable; set
+# HYPOTHESIS_PROFILE=explore to draw new ones (and remember failures in .hypothesis/).
+settings.register_profile("repeatable", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
 from src.data.readers import CLASSES  # noqa: E402
 
 
@@ -117,3 +125,32 @@ def tiny_params(**train_overrides) -> dict:
     params["train"].update({"epochs": 3, "batch_size": 50, "lr": 0.05, **train_overrides})
     params["evaluate"]["batch_size"] = 100
     return params
+
+
+def run_stage(main, argv: list[str]) -> tuple[int, str]:
+    """Run a stage's ``main`` in process, as ``python -m`` would: (exit code, what it wrote to stderr)."""
+    import contextlib
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, err.getvalue()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every regular file under ``folder`` with its bytes: to check that a failed stage changed nothing."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def assert_one_error_or_success(code: int, stderr: str, before: dict, after: dict) -> None:
+    """A stage's outcome is success, or exit 2 with one ``error:`` line, no traceback and nothing changed."""
+    assert "Traceback" not in stderr
+    if code != 0:
+        assert code == 2, stderr
+        assert len([line for line in stderr.splitlines() if line.startswith("error:")]) == 1, stderr
+        assert after == before, "a failed stage changed or left files"

@@ -87,3 +87,15 @@ def test_variant_stages_come_from_the_variant_list_and_read_only_their_own_setti
     # Neither a whole section nor the list of variants: adding CBAM settings or a variant retrains nothing else.
     assert not {"model", "train", "model.attention", "train.variants"} & set(train_params)
     assert "train.variants" not in spec["evaluate"]["do"]["params"]
+
+
+STAGE_SCRIPTS = {"src.download", "src.preprocess", "src.train", "src.evaluate", "src.gradcam", "src.compare",
+                 "src.predict"}
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for folder in ("src", "benchmarks", "pipeline")
+                                        for p in (ROOT / folder).rglob("*.py")))
+def test_no_module_imports_a_stage_script(path):
+    # Stage scripts are glue: what two stages share lives in a library module.
+    stage_imports = {name for name in imported_modules(ROOT / path) if name in STAGE_SCRIPTS}
+    assert not stage_imports, f"{path} imports the stage script(s) {sorted(stage_imports)}"

@@ -82,7 +82,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
 
     assert "Data and pipelines are up to date." in run([*dvc, "repro"], repo, env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert lock["stages"]["train@se"]["params"]["params.yaml"]["profile"] == "smoke"
+    assert lock["stages"]["compare"]["params"]["params.yaml"]["profile"] == "smoke"
     assert "model.attention.se" in lock["stages"]["train@se"]["params"]["params.yaml"]
     assert "model.attention.cbam" not in lock["stages"]["train@se"]["params"]["params.yaml"]
 

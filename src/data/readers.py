@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import DataError
+
+# What a damaged archive raises while it is read: a corrupt gzip stream fails in zlib
+# (zlib.error is no OSError), a cut one with EOFError, a bad header in tarfile.
+ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SHAPE = (32, 32, 3)
@@ -48,7 +53,7 @@ def _names(path: Path) -> list[str]:
     try:
         with tarfile.open(path) as tar:
             return tar.getnames()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise DataError(f"{path}: not a readable tar archive ({exc})") from None
 
 
@@ -91,7 +96,7 @@ def read_official(path: str | Path) -> Arrays:
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in wanted:
                     batches[name] = pickle.load(tar.extractfile(member), encoding="bytes")  # noqa: S301
-    except (tarfile.TarError, OSError, EOFError, pickle.UnpicklingError) as exc:
+    except (*ARCHIVE_ERRORS, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: corrupt official tarball ({exc})") from None
     missing = sorted(wanted - set(batches))
     if missing:
@@ -117,7 +122,7 @@ def _iter_files(path: Path) -> Iterator[tuple[str, bytes]]:
             for member in tar:
                 if member.isfile():
                     yield member.name, tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise DataError(f"{path}: corrupt archive ({exc})") from None
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.errors import DataError
-from src.data.readers import detect_format
+from src.data.readers import ARCHIVE_ERRORS, detect_format
 
 CHUNK = 1 << 20
 
@@ -48,7 +48,7 @@ def _check_archive(path: Path) -> None:
             for member in tar:
                 if member.isfile():
                     tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise DataError(f"{path}: not a readable tar archive ({exc})") from None
 
 

@@ -13,7 +13,6 @@ real ``src.download`` then ``src.preprocess`` entry points each succeed or exit 
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import shutil
@@ -29,7 +28,8 @@ from PIL import Image
 from pipeline.errors import DataError
 from pipeline.profile import build_profile
 from src.data.readers import read_any
-from tests.conftest import make_imagefolder, make_official_tarball
+from tests.conftest import assert_one_error_or_success, make_imagefolder, make_official_tarball, run_stage, \
+    snapshot
 
 KINDS = ("official", "imagefolder-tar", "imagefolder-dir")
 ODD_MODES = ("I;16", "I", "F", "P", "CMYK", "RGBA", "LA", "1", "L")
@@ -45,7 +45,7 @@ def odd_image(mode: str, size: tuple[int, int], seed: int) -> bytes:
     else:
         image = image.convert(mode)
     buffer = io.BytesIO()
-    image.save(buffer, format="TIFF" if mode in ("CMYK", "F") else "PNG")
+    image.save(buffer, format="TIFF" if mode in ("CMYK", "F", "I") else "PNG")  # what PNG cannot hold
     return buffer.getvalue()
 
 
@@ -109,28 +109,7 @@ def corrupt(source: Path, kind: str, action: str, how: dict) -> None:
         shutil.rmtree(victim.parent)
 
 
-def run_stage(main, argv: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, err.getvalue()
 
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink()}
-
-
-def assert_clean_outcome(code: int, stderr: str, before: dict, after: dict) -> None:
-    assert "Traceback" not in stderr
-    if code != 0:
-        assert code == 2, stderr
-        assert len([line for line in stderr.splitlines() if line.startswith("error:")]) == 1, stderr
-        assert after == before, "a failed stage changed or left files"
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -169,11 +148,11 @@ def test_download_and_preprocess_succeed_or_exit_2_with_one_error_line(case):
         (prepared / "previous.txt").write_text("before")
         before = snapshot(work / "out")
         code, stderr = run_stage(download.main, ["--params", str(work / "params.yaml"), "--out", str(raw)])
-        assert_clean_outcome(code, stderr, before, snapshot(work / "out"))
+        assert_one_error_or_success(code, stderr, before, snapshot(work / "out"))
         if code != 0:
             return
         assert json.loads((raw / "source.json").read_text())["kind"] == "local"
         before = snapshot(work / "out")
         code, stderr = run_stage(preprocess.main, ["--params", str(work / "params.yaml"), "--raw", str(raw),
                                                    "--out", str(prepared)])
-        assert_clean_outcome(code, stderr, before, snapshot(work / "out"))
+        assert_one_error_or_success(code, stderr, before, snapshot(work / "out"))

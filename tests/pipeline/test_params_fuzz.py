@@ -14,9 +14,7 @@ succeed). Every stage reads params through the same ``load_params`` first.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import tempfile
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from hypothesis import strategies as st
 from pipeline.errors import ParamsError
 from pipeline.params import validate
 from pipeline.profile import build_profile
+from tests.conftest import assert_one_error_or_success, run_stage, snapshot
 
 SCALARS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -83,20 +82,6 @@ def test_validation_accepts_or_names_the_problem(params):
         assert str(exc).strip()
 
 
-def run_stage(main, argv: list[str]) -> tuple[int, str]:
-    """Run a stage's ``main`` in process: (exit code, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, err.getvalue()
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +113,8 @@ def test_the_download_stage_succeeds_or_exits_2_with_one_error_line(archive, dat
         params_file.write_text(yaml.safe_dump(params, allow_unicode=True))
         before = snapshot(work)
         code, stderr = run_stage(download.main, ["--params", str(params_file), "--out", str(out)])
-        assert "Traceback" not in stderr
-        if code != 0:
-            assert code == 2, stderr
-            assert len([line for line in stderr.splitlines() if line.startswith("error:")]) == 1, stderr
-            assert snapshot(work) == before  # nothing written, nothing left behind
-        else:
+        assert_one_error_or_success(code, stderr, before, snapshot(work))
+        if code == 0:
             assert (out / "source.json").is_file() and not (out / "previous.txt").exists()
 
 
