@@ -30,7 +30,8 @@ def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, 
               cell_titles: dict[str, list[str]], title: str, path: Path) -> None:
     """Rows = images; columns = the input, then one overlay per key of ``cells``."""
     columns = list(cells)
-    fig, axes = plt.subplots(len(images), len(columns) + 1, squeeze=False,
+    # The constrained layout keeps the figure title clear of the first row's titles.
+    fig, axes = plt.subplots(len(images), len(columns) + 1, squeeze=False, layout="constrained",
                              figsize=(2.0 * (len(columns) + 1), 2.1 * len(images) + 0.5))
     for row, image in enumerate(images):
         axes[row, 0].imshow(image)
@@ -42,7 +43,6 @@ def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, 
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.1 * len(images) + 0.5)))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

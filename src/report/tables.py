@@ -69,13 +69,25 @@ def comparison_table(correct: dict[str, np.ndarray], methods: list[str], seed: i
     return table
 
 
+def ordered_pairs(variants: list[str]) -> list[tuple[str, str]]:
+    """(minuend, subtrahend) of every pair: a variant minus Original, otherwise the later minus the earlier."""
+    pairs = []
+    for first, second in itertools.combinations(variants, 2):
+        if first == BASELINE or (second != BASELINE and variants.index(first) < variants.index(second)):
+            first, second = second, first
+        pairs.append((first, second))
+    return pairs
+
+
 def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
+    """McNemar's test per pair; every difference is named by its direction ("CBAM − Original": first − second)."""
     rows = []
-    for a, b in itertools.combinations(correct, 2):
-        result = mcnemar(correct[a], correct[b])
-        rows.append({"pair": f"{title(a)} vs {title(b)}",
-                     "accuracy difference": f"{correct[b].mean() - correct[a].mean():+.4f}",
-                     "only first right": result["only_a"], "only second right": result["only_b"],
+    for a, b in ordered_pairs(list(correct)):
+        result = mcnemar(correct[b], correct[a])
+        rows.append({"difference": f"{title(a)} − {title(b)}",
+                     "accuracy points": f"{100 * (correct[a].mean() - correct[b].mean()):+.2f}",
+                     "images only the first gets right": result["only_b"],
+                     "only the second": result["only_a"],
                      "test": result["method"], "p-value": f"{result['p_value']:.4g}",
                      f"at {ALPHA}": describe_p(result["p_value"], ALPHA)})
     return pd.DataFrame(rows)
@@ -120,13 +132,16 @@ def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[st
         })
         lines += ["## Attention vs Original", "", cost.to_markdown(disable_numparse=True), ""]
     pairs = pairwise_tests(correct)
-    lines += ["## Are the accuracy differences significant?", "",
-              "McNemar's test on the same test images (exact binomial when fewer than 25 images are discordant).",
-              "", pairs.to_markdown(index=False, disable_numparse=True), ""]
+    lines += ["## Do the variants differ?", "",
+              "**One training run per variant: no seed-level evidence either way.** McNemar's test below",
+              "compares these particular trained models on the same test images (exact binomial when fewer",
+              "than 25 images are discordant). It measures test-set sampling noise only, not how much another",
+              "training seed would move each model, so a small p-value here is no evidence that the variant",
+              "is better; that needs several training seeds per variant and a test over seeds.", "",
+              pairs.to_markdown(index=False, disable_numparse=True), ""]
     for _, row in pairs.iterrows():
-        verdict = "is" if row[f"at {ALPHA}"] == "significant" else "is not"
-        lines.append(f"- {row['pair']}: the difference of {row['accuracy difference']} {verdict} significant "
-                     f"at {ALPHA} (p = {row['p-value']}).")
+        lines.append(f"- {row['difference']} = {row['accuracy points']} pt on the test set "
+                     f"(McNemar p = {row['p-value']} for these two models).")
     cams = cam_table(variants, methods)
     lines += ["", "## Heatmap faithfulness", "",
               "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
