@@ -9,8 +9,9 @@ For each method in ``gradcam.methods`` (Grad-CAM, Grad-CAM++) on the deepest res
   drawn on the original: plots/gradcam/user/<method>_grid.png;
 - faithfulness on ``gradcam.faithfulness_per_class`` test images per class, heatmap of the
   predicted class: deletion/insertion AUC, Average Drop, Increase in Confidence, each also
-  for random heatmaps -> metrics/cam/<variant>.json, and the mean deletion/insertion curves
-  -> plots/cam_curves/<method>/<variant>.tsv.
+  for a random and an edge (Sobel) baseline, with the bootstrap 95% CI of the paired
+  difference heatmap − baseline -> metrics/cam/<variant>.json, and the mean
+  deletion/insertion curves -> plots/cam_curves/<method>/<variant>.tsv.
 The attention itself: CBAM's spatial masks per stage next to its Grad-CAM
 (plots/attention/cbam_spatial.png) and SE's per-class channel excitations per stage
 (plots/attention/se_excitation.png).
@@ -64,16 +65,16 @@ def main(argv: list[str] | None = None) -> None:
             if cam["user_images"]:
                 user_grid(out, models, method, cam["user_images"], classes, cam["batch_size"])
             for variant, model in models.items():
-                real, baseline, rate = faithfulness_scores(
+                real, baselines, rate = faithfulness_scores(
                     model, method, x_test[faith_idx], all_probs[variant][faith_idx],
                     cam["faithfulness_steps"], cam["batch_size"], seed)
-                scores[variant][method] = {k: v for k, v in real.items() if not k.endswith("_curve")}
-                scores[variant][method]["img_per_s"] = round(rate, 1)
-                scores[variant]["random"] = {k: v for k, v in baseline.items() if not k.endswith("_curve")}
+                scores[variant][method] = {**summary(real), "img_per_s": round(rate, 1),
+                                           "baselines": {name: summary(b) for name, b in baselines.items()}}
                 curves = pd.DataFrame({
                     "fraction": np.linspace(0, 1, cam["faithfulness_steps"] + 1),
                     "deletion": real["deletion_curve"], "insertion": real["insertion_curve"],
-                    "random_deletion": baseline["deletion_curve"], "random_insertion": baseline["insertion_curve"],
+                    **{f"{name}_{kind}": b[f"{kind}_curve"] for name, b in baselines.items()
+                       for kind in ("deletion", "insertion")},
                 })
                 (out / "cam_curves" / method).mkdir(parents=True, exist_ok=True)
                 curves.to_csv(out / "cam_curves" / method / f"{variant}.tsv", sep="\t", index=False)
@@ -93,11 +94,15 @@ def main(argv: list[str] | None = None) -> None:
             publish(out / name, Path("plots") / name)
         publish(out / "cam", CAM_METRICS_DIR)
     for variant, result in scores.items():
-        parts = [f"{m}: deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f}"
-                 for m, r in result.items() if m in cam["methods"]]
-        rnd = result["random"]
-        print(f"gradcam: {variant} " + "; ".join(parts) +
-              f"; random: deletion {rnd['deletion_auc']:.3f} insertion {rnd['insertion_auc']:.3f}")
+        for method in cam["methods"]:
+            r, rnd = result[method], result[method]["baselines"]["random"]
+            print(f"gradcam: {variant} {method}: deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f} "
+                  f"(random {rnd['deletion_auc']:.3f} / {rnd['insertion_auc']:.3f})")
+
+
+def summary(scores: dict) -> dict:
+    """The scores that go into metrics/cam: without the per-image values and the curves."""
+    return {k: v for k, v in scores.items() if k != "per_image" and not k.endswith("_curve")}
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def plot_curves(variants: list[str], path: Path) -> None:
 
 
 def plot_cam_curves(variants: list[str], methods: list[str], path: Path) -> None:
-    """Deletion and insertion curves per method, one colour per variant, random baseline dashed."""
+    """Deletion and insertion curves per method, one colour per variant; random baseline dashed, edges dotted."""
     fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.6 * len(methods)), squeeze=False)
     colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for row, method in enumerate(methods):
@@ -57,6 +57,8 @@ def plot_cam_curves(variants: list[str], methods: list[str], path: Path) -> None
                 ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} {method}")
                 ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
                         alpha=0.6, label=f"{label} random")
+                ax.plot(curve["fraction"], curve[f"edge_{kind}"], color=colours[variant], linestyle=":",
+                        alpha=0.6, label=f"{label} edges")
             better = "lower" if kind == "deletion" else "higher"
             ax.set_title(f"{method}: {kind} ({better} area is better)", fontsize=10)
             ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}, most important first")

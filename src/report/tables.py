@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
-from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar
+from src.explain.significance import beats, bootstrap_accuracy_ci, describe_p, mcnemar
 from src.models.variants import BASELINE, title
 from src.paths import CAM_METRICS_DIR, TEST_METRICS_DIR, TRAIN_METRICS_DIR
 
@@ -93,17 +93,43 @@ def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+CAM_COLUMNS = {"deletion_auc": ("deletion AUC ↓", "{:.3f}"), "insertion_auc": ("insertion AUC ↑", "{:.3f}"),
+               "average_drop": ("Average Drop % ↓", "{:.1f}"),
+               "increase_in_confidence": ("Increase in Conf. % ↑", "{:.1f}")}
+
+
 def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
+    """Each heatmap's scores, then each baseline's with the paired difference heatmap − baseline and its 95% CI."""
     rows = []
     for variant in variants:
         cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
-        for method in [*methods, "random"]:
-            r = cam[method]
+        for method in methods:
+            scores = cam[method]
             rows.append({"variant": title(variant), "heatmap": method,
-                         "deletion AUC ↓": f"{r['deletion_auc']:.3f}", "insertion AUC ↑": f"{r['insertion_auc']:.3f}",
-                         "Average Drop % ↓": f"{r['average_drop']:.1f}",
-                         "Increase in Conf. % ↑": f"{r['increase_in_confidence']:.1f}"})
+                         **{label: fmt.format(scores[key]) for key, (label, fmt) in CAM_COLUMNS.items()}})
+            for name, base in scores["baselines"].items():
+                comparison = scores[f"vs_{name}"]
+                rows.append({"variant": title(variant), "heatmap": f"{name} (Δ {method} − {name} [95% CI])", **{
+                    label: f"{fmt.format(base[key])} (Δ {fmt.format(comparison[key]['difference'])} "
+                           f"[{fmt.format(comparison[key]['ci_low'])}, {fmt.format(comparison[key]['ci_high'])}])"
+                    for key, (label, fmt) in CAM_COLUMNS.items()}})
     return pd.DataFrame(rows)
+
+
+def cam_verdicts(variants: list[str], methods: list[str]) -> list[str]:
+    """Per heatmap and baseline, the metrics on which the heatmap beats the baseline by its 95% CI."""
+    lines = []
+    for variant in variants:
+        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
+        for method in methods:
+            for name in cam[method]["baselines"]:
+                wins = {key: beats(cam[method][f"vs_{name}"][key], key) for key in CAM_COLUMNS}
+                won = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if won_it]
+                lost = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if not won_it]
+                lines.append(f"- {title(variant)} {method} vs {name}: "
+                             + (f"beats it on {', '.join(won)}" if won else "beats it on no metric")
+                             + (f"; no evidence on {', '.join(lost)}" if lost else "") + ".")
+    return lines
 
 
 def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[str], profile: str) -> str:
@@ -146,15 +172,12 @@ def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[st
     lines += ["", "## Heatmap faithfulness", "",
               "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
               "are removed/inserted most-important-first; Average Drop and Increase in Confidence on the",
-              "image multiplied by its map. `random` = random heatmaps drawn at the CAM's own resolution",
-              "and upsampled like a CAM: the chance baseline.", "",
+              "image multiplied by its map. Baselines, on the same images: `random` = random heatmaps drawn at",
+              "the CAM's own resolution and upsampled like a CAM; `edge` = the image's Sobel edge magnitude.",
+              "For Average Drop and Increase in Confidence each baseline is rescaled to the CAM's mean (its",
+              "mass), since those two multiply the image by the map. Δ = CAM − baseline, averaged over the",
+              "images, with a 95% percentile bootstrap interval over images; a CAM beats a baseline on a",
+              "metric only when that interval excludes zero on the better side.", "",
               cams.to_markdown(index=False, disable_numparse=True), ""]
-    for variant in variants:
-        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
-        for method in methods:
-            beats = (cam[method]["deletion_auc"] < cam["random"]["deletion_auc"],
-                     cam[method]["insertion_auc"] > cam["random"]["insertion_auc"])
-            lines.append(f"- {title(variant)} {method}: "
-                         f"{'beats' if beats[0] else 'does not beat'} random on deletion, "
-                         f"{'beats' if beats[1] else 'does not beat'} random on insertion.")
+    lines += cam_verdicts(variants, methods)
     return "\n".join(lines) + "\n"

@@ -7,7 +7,15 @@ import pytest
 from keras import ops
 
 from src.explain.cam import CamExplainer, balanced_sample, overlay
-from src.explain.faithfulness import auc, average_drop_increase, faithfulness, perturbation_curves, random_maps
+from src.explain.faithfulness import (
+    auc,
+    average_drop_increase,
+    edge_maps,
+    faithfulness,
+    matched_mass,
+    perturbation_curves,
+    random_maps,
+)
 
 PATCH = (slice(20, 28), slice(4, 12))  # rows 20-27, columns 4-11
 
@@ -121,3 +129,39 @@ def test_random_maps_on_a_coarse_grid_are_smooth_like_a_cam():
     fine = random_maps((3, 32, 32), seed=0)
     assert np.abs(np.diff(fine, axis=2)).mean() > 0.2
     assert np.array_equal(maps, random_maps((3, 32, 32), seed=0, grid=(2, 2)))
+
+
+def test_matched_mass_gives_a_baseline_the_heatmaps_mean_and_keeps_its_order():
+    rng = np.random.default_rng(0)
+    cam = np.zeros((3, 8, 8), np.float32)
+    cam[:, 2:4, 2:4] = 1.0  # a peaked map: mean 4/64
+    baseline = rng.random((3, 8, 8)).astype(np.float32)
+    matched = matched_mass(baseline, cam)
+    np.testing.assert_allclose(matched.mean(axis=(1, 2)), cam.mean(axis=(1, 2)), rtol=1e-5)
+    assert (np.argsort(matched.reshape(3, -1), axis=1) == np.argsort(baseline.reshape(3, -1), axis=1)).all()
+
+
+def test_edge_maps_peak_on_the_edges_of_a_square():
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[0, 4:12, 4:12] = 255.0
+    edges = edge_maps(image)[0]
+    assert edges.max() == pytest.approx(1.0) and edges.min() == 0.0
+    assert edges[8, 8] == 0.0 and edges[0, 0] == 0.0  # flat inside and outside
+    assert edges[4, 8] > 0.5 and edges[8, 11] > 0.5   # on the square's border
+
+
+def test_faithfulness_keeps_per_image_scores_and_uses_mass_maps_for_drop_only(bright_images):
+    classes = np.zeros(len(bright_images), dtype=int)
+    cams = np.zeros(bright_images.shape[:3], np.float32)
+    cams[:, 8:16, 8:16] = 1.0
+
+    def predict(x):
+        bright = x[:, 8:16, 8:16].mean(axis=(1, 2, 3)) / 255.0
+        return np.stack([bright, 1 - bright], axis=1)
+
+    plain = faithfulness(predict, bright_images, cams, classes, steps=8)
+    halved = faithfulness(predict, bright_images, cams, classes, steps=8, mass_maps=cams * 0.5)
+    assert plain["per_image"]["deletion_auc"].shape == (len(bright_images),)
+    assert plain["deletion_auc"] == pytest.approx(plain["per_image"]["deletion_auc"].mean())
+    assert halved["deletion_auc"] == plain["deletion_auc"]  # the order of the map decides deletion
+    assert halved["average_drop"] > plain["average_drop"]   # its mass decides Average Drop

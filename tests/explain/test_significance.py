@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from src.explain.significance import bootstrap_accuracy_ci, describe_p, mcnemar
+from src.explain.significance import beats, bootstrap_accuracy_ci, describe_p, mcnemar, paired_difference
 
 
 def paired(only_a: int, only_b: int, both: int = 50, neither: int = 10):
@@ -49,3 +49,23 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows():
 
 def test_describe_p():
     assert describe_p(0.01) == "significant" and describe_p(0.2) == "not significant" and describe_p(float("nan")) == "n/a"
+
+
+def test_paired_difference_interval_covers_a_known_shift_and_excludes_zero():
+    rng = np.random.default_rng(0)
+    baseline = rng.normal(0.5, 0.1, 400)
+    heatmap = baseline - 0.05 + rng.normal(0, 0.02, 400)  # lower by 0.05 on every image, plus noise
+    result = paired_difference(heatmap, baseline, seed=1)
+    assert result["ci_low"] < -0.05 < result["ci_high"] < 0
+    assert result["difference"] == pytest.approx(-0.05, abs=0.005)
+    assert beats(result, "deletion_auc") and not beats(result, "insertion_auc")
+
+
+def test_no_difference_is_no_evidence_either_way():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=300), rng.normal(size=300)
+    result = paired_difference(a, b, seed=3)
+    assert result["ci_low"] < 0 < result["ci_high"]
+    assert not beats(result, "deletion_auc") and not beats(result, "insertion_auc")
+    same = paired_difference(np.ones(5), np.zeros(5), seed=0)
+    assert same == {"difference": 1.0, "ci_low": 1.0, "ci_high": 1.0} and beats(same, "increase_in_confidence")
