@@ -141,11 +141,15 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
     assert not (cwd / "checkpoints/original").exists()
 
 
-def test_batch_larger_than_data_is_rejected(tmp_path):
-    cwd = project(tmp_path, batch_size=1000)
+@pytest.mark.parametrize("batch_size, images", [(1000, "600 training images (data.train_per_class"),
+                                               (400, "300 training images")])
+def test_batch_larger_than_data_is_rejected(tmp_path, batch_size, images):
+    # 1000 exceeds what the params promise (checked before any stage runs); 400 fits the params'
+    # 600 images but not the 300 actually prepared here (checked when training starts).
+    cwd = project(tmp_path, batch_size=batch_size)
     proc = run_train(cwd)
-    assert proc.returncode == 2
-    assert "train.batch_size = 1000 is invalid; it must not exceed the 300 training images" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"train.batch_size = {batch_size} is invalid; it must not exceed the {images}" in proc.stderr
 
 
 def test_weight_decay_is_decoupled_and_spares_batchnorm_and_biases():
