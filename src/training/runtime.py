@@ -3,7 +3,7 @@
 ``choose_precision("auto")`` picks ``mixed_bfloat16`` only where the device computes
 bfloat16 natively (a CPU with AVX512-BF16 or AMX, a GPU of compute capability 8.0 or
 later); elsewhere bfloat16 is emulated and measured about 2x *slower* than float32
-(docs/benchmarks.md), so it picks float32. The choice and its reason go into the
+(docs/history.md), so it picks float32. The choice and its reason go into the
 training metrics.
 """
 from __future__ import annotations

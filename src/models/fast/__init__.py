@@ -3,7 +3,7 @@
 Each class here computes exactly what its ``REFERENCE`` class computes, with the same
 weights and config, and overrides only *how* (fused kernels, matrix products,
 hand-written gradients), measured faster with oneDNN on 2-core CPUs (``benchmarks/``,
-``docs/benchmarks.md``). Nothing here is imported unless the fast path is asked for,
+``docs/history.md``). Nothing here is imported unless the fast path is asked for,
 and trained models are saved as their reference layers (``src.models.io.to_reference``),
 so a saved model loads with plain Keras plus the two attention layers.
 """

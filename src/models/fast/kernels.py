@@ -11,8 +11,8 @@ and the small parts (MLPs, the spatial conv) stay ordinary ops whose gradients
 come from inner tapes, so Keras still owns and trains their weights. On maps up to
 8x8 the spatial conv is one matrix product (``spatial_conv``).
 
-Measured and rejected (``python -m benchmarks.attention``; history in docs/benchmarks.md): the MLPs and the
-spatial conv inside the XLA functions (XLA's CPU dots and convs run as separate
+Measured and rejected (``python -m benchmarks.attention``; docs/history.md): the MLPs
+and the spatial conv inside the XLA functions (XLA's CPU dots and convs run as separate
 thunks: CBAM 2x slower at 16x16), and the gradient's channel sums and tie counts
 merged into multi-output XLA reductions (CBAM 1.5x slower).
 """
