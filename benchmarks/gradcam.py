@@ -1,4 +1,4 @@
-"""Batched Grad-CAM / Grad-CAM++ throughput per variant, as a table.
+"""Batched CAM throughput per variant, layer and method (params' gradcam.methods and gradcam.layers), as a table.
 
     python -m benchmarks.gradcam [--images 512] [--batch-size 64]
 
@@ -14,8 +14,8 @@ import numpy as np
 
 from benchmarks.args import positive_int
 from pipeline.errors import stage_main
-from pipeline.params import CAM_METHODS, VARIANTS, load_params
-from src.explain.cam import CamExplainer
+from pipeline.params import load_params
+from src.explain.cam import FUSED, CamExplainer, stage_layer
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
 
@@ -32,20 +32,28 @@ def main(argv: list[str] | None = None) -> None:
     images = np.random.default_rng(0).integers(0, 256, (args.images, 32, 32, 3)).astype(np.float32)
     classes = np.arange(args.images) % 10
 
-    print(f"\n{args.images} images, batch {batch}, profile {params['profile']}\n")
-    print("| variant | model | " + " | ".join(f"{m} img/s" for m in CAM_METHODS) + " |")
-    print("|---|---|" + "---:|" * len(CAM_METHODS))
-    for variant in VARIANTS:
-        trained = model_path(variant).is_file()
-        model = load_variant(variant) if trained else build_variant(variant, params["model"])
-        rates = []
-        for method in CAM_METHODS:
+    methods = params["gradcam"]["methods"]
+    layers = [layer for layer in params["gradcam"]["layers"] if layer != FUSED]
+    print(f"\n{args.images} images, batch {batch}, profile {params['profile']}; img/s of each stage's maps "
+          "(a fused map costs the sum of its stages)\n")
+    print("| variant | model | layer | " + " | ".join(f"{m} img/s" for m in methods) + " |")
+    print("|---|---|---|" + "---:|" * len(methods))
+    for variant in params["train"]["variants"]:
+        seed = params["train"]["seeds"][0]
+        trained = model_path(variant, seed).is_file()
+        model = load_variant(variant, seed) if trained else build_variant(variant, params["model"])
+        rates = {layer: [] for layer in layers}
+        for method in methods:
             explainer = CamExplainer(model, method)
-            explainer(images[:batch], classes[:batch], batch)  # tracing is not throughput
-            start = time.perf_counter()
-            explainer(images, classes, batch)
-            rates.append(args.images / (time.perf_counter() - start))
-        print(f"| {variant} | {'trained' if trained else 'untrained'} | " + " | ".join(f"{r:.0f}" for r in rates) + " |")
+            for layer in layers:
+                name = stage_layer(model, layer)
+                explainer.native(images[:batch], classes[:batch], name, batch)  # tracing is not throughput
+                start = time.perf_counter()
+                explainer.native(images, classes, name, batch)
+                rates[layer].append(args.images / (time.perf_counter() - start))
+        for layer in layers:
+            print(f"| {variant} | {'trained' if trained else 'untrained'} | {layer} | "
+                  + " | ".join(f"{r:.0f}" for r in rates[layer]) + " |")
 
 
 if __name__ == "__main__":

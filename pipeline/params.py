@@ -7,6 +7,7 @@ allowed, before any stage does work.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from src.models import variants as registry
 
 PROFILES = ("smoke", "cpu", "full", "seed")
 VARIANTS = tuple(registry.VARIANTS)
-CAM_METHODS = ("gradcam", "gradcam++")
+CAM_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
+CAM_LAYERS = tuple(f"stage{k}" for k in range(1, 9)) + ("fused",)  # stage outputs, and their fusion
 SOURCE_KINDS = ("official", "local")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -84,6 +86,14 @@ def int_list(min_len: int = 1, lo: int = 1, hi: int | None = None, max_len: int 
     return Rule(ok, f"a list of {length} integers, each >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
 
 
+def distinct_ints(lo: int, hi: int, max_len: int) -> Rule:
+    return Rule(
+        lambda v: isinstance(v, list) and 1 <= len(v) <= max_len and len(set(v)) == len(v)
+        and all(_is_int(i) and lo <= i <= hi for i in v),
+        f"a non-empty list of at most {max_len} different integers, each >= {lo} and <= {hi}",
+    )
+
+
 def subset_of(options: tuple[str, ...]) -> Rule:
     return Rule(
         lambda v: isinstance(v, list) and len(v) >= 1 and len(set(v)) == len(v)
@@ -116,6 +126,7 @@ MAX_EPOCHS = 1000
 MAX_WIDTH = 1024
 MAX_BLOCKS_PER_STAGE = 64
 MAX_GRID_PER_CLASS = 10
+MAX_TRAINING_SEEDS = 100
 
 SCHEMA: dict[str, Rule] = {
     "profile": choice(PROFILES),
@@ -134,6 +145,7 @@ SCHEMA: dict[str, Rule] = {
     "model.stride_conv": choice(registry.STRIDE_CONVS),
     "model.implementation": choice(registry.IMPLEMENTATIONS),
     "train.variants": subset_of(VARIANTS),
+    "train.seeds": distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS),
     "train.epochs": integer(lo=1, hi=MAX_EPOCHS),
     "train.batch_size": integer(lo=1, hi=65536),
     "train.optimizer": choice(OPTIMIZERS),
@@ -154,7 +166,9 @@ SCHEMA: dict[str, Rule] = {
     "evaluate.tta_flip": boolean(),
     "evaluate.tta_shift": integer(lo=0, hi=8),
     "gradcam.methods": subset_of(CAM_METHODS),
+    "gradcam.layers": subset_of(CAM_LAYERS),
     "gradcam.per_class": integer(lo=1, hi=MAX_GRID_PER_CLASS),
+    "gradcam.sanity_per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.batch_size": integer(lo=1, hi=4096),
     "gradcam.faithfulness_per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.faithfulness_steps": integer(lo=2, hi=1024),
@@ -254,11 +268,35 @@ def _cross_checks(p: dict) -> list[str]:
         if p["gradcam"][key] > test_per_class:
             problems.append(f"gradcam.{key} = {p['gradcam'][key]} is invalid; the test split has "
                             f"{test_per_class} images per class (data.test_per_class)")
+    cam = p["gradcam"]
+    for key in ("per_class", "sanity_per_class"):
+        if cam[key] > cam["faithfulness_per_class"]:
+            problems.append(f"gradcam.{key} = {cam[key]} is invalid; it must not exceed gradcam.faithfulness_per_class "
+                            f"= {cam['faithfulness_per_class']} (its images are drawn from those)")
+    stages = [layer for layer in cam["layers"] if layer != "fused"]
+    missing = [layer for layer in stages if int(layer.removeprefix("stage")) > len(model["blocks"])]
+    if missing:
+        problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; the network has {len(model['blocks'])} stages "
+                        f"(model.blocks), so {', '.join(missing)} does not exist")
+    if "fused" in cam["layers"] and len(stages) < 2:
+        problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; 'fused' combines the listed stages, "
+                        "so it needs at least two of them")
     user_images = p["gradcam"]["user_images"]
     if user_images and not Path(user_images).is_dir():
         problems.append(f"gradcam.user_images = {user_images!r} is invalid; it must be a directory of images "
                         "(or '' for none)")
     return problems
+
+
+def training_seed(text: str) -> int:
+    """argparse type of ``--seed``: a whole number a training seed may be (0 to 2^32 - 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_SEED}")
+    return value
 
 
 def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:

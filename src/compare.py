@@ -1,28 +1,27 @@
-"""Stage compare: accuracy with uncertainty, paired significance tests, cost and CAM quality in one place.
+"""Stage compare: the study's verdict -- accuracy over training seeds, seed-level tests, cost, CAM quality.
 
 Writes
-- metrics/compare/<variant>.json  one row per variant -- the project's DVC metrics, so
-    `dvc metrics show` prints the variants side by side: test accuracy with its 95% bootstrap
-    interval, loss, params, MFLOPs, training minutes, img/s, the CAM faithfulness scores, and
-    the difference from Original with McNemar's p-value
-- metrics/comparison.md           the report for people: tables, every pairwise McNemar test,
-    which differences are significant, and whether each CAM beats random heatmaps
-- plots/compare/val_curves.png    the variants' validation accuracy and loss, overlaid
-- plots/compare/cam_curves.png    deletion/insertion curves per method, variants in colour, random dashed
-- plots/compare/per_class.png     per-class test accuracy, variants side by side
+- metrics/compare/<variant>.json  one row per variant -- the project's DVC metrics, so `dvc metrics
+    show` prints the variants side by side: mean test accuracy over seeds with its std, min, max,
+    95% intervals (over seeds; over seeds x images), cost, the CAM faithfulness scores, and the
+    difference from Original with its interval and Holm-corrected seed-level p-values
+- metrics/comparison.md            the report for people: per-variant and per-run tables, the paired
+    tests over seeds with their verdicts, McNemar per seed, cost, heatmap faithfulness
+- plots/compare/                   what `dvc plots show` draws (per-seed accuracy, validation and
+    training curves as mean and min-max band over seeds, the confusion matrix pooled over seeds,
+    per-class accuracy) and the same views as PNGs
 """
 from __future__ import annotations
 
 import argparse
+import math
 
-import pandas as pd
-
-from pipeline.atomic import atomic_path, write_json, write_text
+from pipeline.atomic import publish, staging_dir, write_json, write_text
 from pipeline.errors import stage_main
 from pipeline.params import load_params
-from src.paths import COMPARE_METRICS_DIR, REPORT
-from src.report.figures import plot_cam_curves, plot_curves, plot_per_class
-from src.report.tables import comparison_table, correctness, report
+from src.paths import COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
+from src.report.figures import plot_cam_curves, plot_curves, plot_per_class, plot_seed_accuracy, write_plot_data
+from src.report.tables import Study, comparison_table, report, run_table
 
 
 @stage_main
@@ -31,20 +30,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    variants, methods = params["train"]["variants"], params["gradcam"]["methods"]
+    study = Study.load(params["train"]["variants"], params["train"]["seeds"])
 
-    correct = correctness(variants)
-    table = comparison_table(correct, methods, params["seed"])
-    text = report(table, correct, methods, params["profile"])
-    with atomic_path(COMPARE_METRICS_DIR, is_dir=True) as out:
+    runs = run_table(study, params["seed"])
+    table, tests = comparison_table(study, params["seed"])
+    text = report(table, runs, tests, study, params["profile"])
+    # Everything is built in the staging directory first: a failure leaves the old outputs whole.
+    with staging_dir("metrics") as out:
+        plots, metrics = out / "plots", out / "metrics"
+        plots.mkdir()
+        metrics.mkdir()
+        write_plot_data(study, runs, plots)
+        plot_seed_accuracy(runs, plots / "test_accuracy.png")
+        plot_curves(study, plots / "val_curves.png")
+        plot_cam_curves(study.variants, plots / "cam_curves.png")
+        plot_per_class(study, plots / "per_class.png")
         for variant, row in table.round(6).to_dict(orient="index").items():
-            write_json(out / f"{variant}.json", {k: (None if pd.isna(x) else x) for k, x in row.items()})
-    write_text(REPORT, text)
-    with atomic_path("plots/compare", is_dir=True) as out:
-        plot_curves(variants, out / "val_curves.png")
-        plot_cam_curves(variants, methods, out / "cam_curves.png")
-        plot_per_class(variants, out / "per_class.png")
+            write_json(metrics / f"{variant}.json", {k: (None if _missing(x) else x) for k, x in row.items()})
+        write_text(out / "comparison.md", text)
+        publish(plots, COMPARE_PLOTS_DIR)
+        publish(metrics, COMPARE_METRICS_DIR)
+        publish(out / "comparison.md", REPORT)
     print(text)
+
+
+def _missing(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 if __name__ == "__main__":

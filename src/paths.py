@@ -1,6 +1,12 @@
-"""Where every stage reads and writes, relative to the project root (the paths dvc.yaml declares)."""
+"""Where every stage reads and writes, relative to the project root (the paths dvc.yaml declares).
+
+A *run* is one variant trained with one training seed; its files sit under
+``<kind>/<variant>/seed<seed>`` so that ``train@<variant>-<seed>`` and
+``evaluate@<variant>-<seed>`` (DVC's matrix names) each own exactly their run's files.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 RAW_DIR = Path("data/raw")
@@ -11,13 +17,65 @@ CHECKPOINT_DIR = Path("checkpoints")
 TRAIN_METRICS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
 CAM_METRICS_DIR = Path("metrics/cam")
+CAM_CURVES_DIR = Path("plots/cam_curves")
 COMPARE_METRICS_DIR = Path("metrics/compare")
 REPORT = Path("metrics/comparison.md")
 TRAIN_PLOTS_DIR = Path("plots/train")
-CONFUSION_DIR = Path("plots/confusion")
-PER_CLASS_DIR = Path("plots/per_class")
+COMPARE_PLOTS_DIR = Path("plots/compare")
 
 
-def train_curve(variant: str, split: str, metric: str) -> Path:
-    """The dvclive TSV of one training curve: split is "train", "eval" or "time"."""
-    return TRAIN_PLOTS_DIR / variant / "plots" / "metrics" / split / f"{metric}.tsv"
+@dataclass(frozen=True, order=True)
+class Run:
+    """One training run: ``variant`` trained with training seed ``seed``."""
+
+    variant: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The suffix of the run's DVC stages: train@<name>, evaluate@<name>."""
+        return f"{self.variant}-{self.seed}"
+
+    @property
+    def _leaf(self) -> Path:
+        return Path(self.variant) / f"seed{self.seed}"
+
+    def model(self, model_dir: str | Path = MODEL_DIR) -> Path:
+        return Path(model_dir) / self._leaf.with_suffix(".keras")
+
+    @property
+    def train_metrics(self) -> Path:
+        return TRAIN_METRICS_DIR / self._leaf.with_suffix(".json")
+
+    @property
+    def test_metrics(self) -> Path:
+        return TEST_METRICS_DIR / self._leaf.with_suffix(".json")
+
+    @property
+    def predictions(self) -> Path:
+        return PREDICTIONS_DIR / self._leaf.with_suffix(".npz")
+
+    @property
+    def train_plots(self) -> Path:
+        """The run's dvclive folder."""
+        return TRAIN_PLOTS_DIR / self._leaf
+
+    @property
+    def checkpoints(self) -> Path:
+        """Keras' BackupAndRestore folder while the run trains."""
+        return CHECKPOINT_DIR / self._leaf
+
+    @property
+    def live_curves(self) -> Path:
+        """dvclive's folder while the run trains; it survives a kill so a resumed run continues the
+        curves, and becomes ``train_plots`` when the run ends."""
+        return CHECKPOINT_DIR / self.variant / f"seed{self.seed}-curves"
+
+    def curve(self, split: str, metric: str) -> Path:
+        """The dvclive TSV of one training curve: split is "train", "eval" or "time"."""
+        return self.train_plots / "plots" / "metrics" / split / f"{metric}.tsv"
+
+
+def study_runs(params: dict) -> list[Run]:
+    """Every (variant, training seed) the params ask for, variants in their listed order."""
+    return [Run(variant, seed) for variant in params["train"]["variants"] for seed in params["train"]["seeds"]]

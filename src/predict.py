@@ -1,6 +1,6 @@
 """Classify your own images with a trained variant and draw its Grad-CAM on each.
 
-    python -m src.predict photo.jpg other.png --variant cbam [--method gradcam++] [--out predictions/]
+    python -m src.predict photo.jpg other.png --variant cbam [--seed 0] [--method gradcam++] [--out predictions/]
 
 Images of any size are resized to 32x32 for the model; the heatmap (for the top
 class) is drawn on the original image and saved as <out>/<name>_<variant>_<method>.png.
@@ -18,11 +18,12 @@ from PIL import Image
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import DataError, stage_main
-from pipeline.params import CAM_METHODS, VARIANTS
+from pipeline.params import CAM_METHODS, VARIANTS, training_seed
 from src.data.readers import CLASSES
 from src.explain.cam import CamExplainer
 from src.explain.images import load_image, overlay_on_original
-from src.models.io import MODEL_DIR, load_variant
+from src.models.io import load_variant
+from src.paths import MODEL_DIR
 
 
 def top_count(text: str) -> int:
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", help="image files (png, jpg, ...), any size")
     parser.add_argument("--variant", default="cbam", choices=VARIANTS)
     parser.add_argument("--method", default="gradcam", choices=CAM_METHODS)
-    parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <variant>.keras")
+    parser.add_argument("--seed", type=training_seed, default=0, help="the model's training seed (default 0)")
+    parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <variant>/seed<seed>.keras")
     parser.add_argument("--out", default="predictions", help="folder for the heatmap overlays")
     parser.add_argument("--top", type=top_count, default=3, help=f"classes to print, 1 to {len(CLASSES)}")
     args = parser.parse_args(argv)
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not loaded:
         raise DataError("no readable image among: " + ", ".join(args.images))
 
-    model = load_variant(args.variant, args.models)
+    model = load_variant(args.variant, args.seed, args.models)
     small = np.stack([item[2] for item in loaded]).astype(np.float32)
     probs = model.predict(small, verbose=0)
     top_class = probs.argmax(axis=1)

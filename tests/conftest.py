@@ -124,6 +124,7 @@ def tiny_params(**train_overrides) -> dict:
     params["model"]["strides"] = [1, 2]
     params["train"].update({"epochs": 3, "batch_size": 50, "lr": 0.05, **train_overrides})
     params["evaluate"]["batch_size"] = 100
+    params["gradcam"]["layers"] = ["stage1", "stage2", "fused"]
     return params
 
 

@@ -1,8 +1,10 @@
 """End to end: the real `smoke` pipeline on the offline CIFAR-10 archive, in a temporary copy of the repo.
 
 Checks what a new user would: every stage runs, quietly; a second `dvc repro` does nothing;
-an experiment re-runs only what its param feeds; `dvc metrics show` lists the variants and
-`dvc plots show` renders the page.
+an experiment re-runs only what its param feeds (a new seed trains only its runs); `dvc metrics
+show` lists the variants and `dvc plots show` renders the page; and a second machine trains
+other seeds, shares them through a DVC remote's run cache, and the first assembles the study
+without retraining anything.
 """
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ import yaml
 from tests.conftest import ROOT
 
 ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-STAGES = ("download", "preprocess", "train@original", "train@se", "train@cbam", "evaluate@original", "evaluate@se",
-          "evaluate@cbam", "gradcam", "compare")
+VARIANTS = ("original", "se", "cbam")
+RUNS = tuple(f"{variant}-{seed}" for variant in VARIANTS for seed in (0, 1))
+STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate") for run in RUNS), "gradcam",
+          "compare")
 # What a normal run must not print: TensorFlow's C++ INFO banners and tf.function retracing warnings.
 NOISE = ("I0000", "cpu_feature_guard", "oneDNN custom operations", "retracing", "Traceback")
-VARIANTS = ("original", "se", "cbam")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -74,17 +77,18 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     source = json.loads((repo / "data/raw/source.json").read_text())
     assert source["sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee"
     for variant in VARIANTS:
-        assert (repo / "models" / f"{variant}.keras").is_file()
+        assert (repo / "models" / variant / "seed1.keras").is_file()
         row = json.loads((repo / "metrics/compare" / f"{variant}.json").read_text())
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
     assert (repo / "plots/gradcam/gradcam_grid.png").is_file()
     assert "| CBAM" in (repo / "metrics/comparison.md").read_text()
+    assert "paired t-test over 2 seeds" in (repo / "metrics/comparison.md").read_text()
 
     assert "Data and pipelines are up to date." in run([*dvc, "repro"], repo, env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert lock["stages"]["compare"]["params"]["params.yaml"]["profile"] == "smoke"
-    assert "model.attention.se" in lock["stages"]["train@se"]["params"]["params.yaml"]
-    assert "model.attention.cbam" not in lock["stages"]["train@se"]["params"]["params.yaml"]
+    assert "model.attention.se" in lock["stages"]["train@se-1"]["params"]["params.yaml"]
+    assert "model.attention.cbam" not in lock["stages"]["train@se-1"]["params"]["params.yaml"]
 
     shown = json.loads(run([*dvc, "metrics", "show", "--json"], repo, env))
     files = json.dumps(shown)
@@ -93,17 +97,22 @@ def test_smoke_pipeline_end_to_end(tmp_path):
 
     # Experiments: any param through -S; only the stages that depend on it re-run.
     cam_exp = run([*dvc, "exp", "run", "-S", "gradcam.per_class=2", "--name", "more-cams"], repo, env)
-    assert "Running stage 'gradcam'" in cam_exp and "Running stage 'train_" not in cam_exp
+    assert "Running stage 'gradcam'" in cam_exp and "Running stage 'train@" not in cam_exp
     assert "Running stage 'preprocess'" not in cam_exp
     # A CBAM setting retrains CBAM alone.
     train_exp = run([*dvc, "exp", "run", "-S", "model.attention.cbam.kernel_size=3", "--name", "cbam-k3"], repo, env)
-    assert "Running stage 'train@cbam'" in train_exp and "Running stage 'evaluate@cbam'" in train_exp
-    assert "Running stage 'train@original'" not in train_exp and "Running stage 'train@se'" not in train_exp
-    # train.variants selects what is compared; dropping one retrains nothing.
-    subset_exp = run([*dvc, "exp", "run", "-S", "train.variants=[original,se]", "--name", "no-cbam"], repo, env)
-    assert "Running stage 'compare'" in subset_exp and "Running stage 'train@" not in subset_exp
+    assert "Running stage 'train@cbam-0'" in train_exp and "Running stage 'evaluate@cbam-1'" in train_exp
+    assert "Running stage 'train@original" not in train_exp and "Running stage 'train@se" not in train_exp
+    # train.variants selects what is compared: dropping CBAM and adding a seed trains the new seed's runs only.
+    subset_exp = run([*dvc, "exp", "run", "-S", "train.variants=[original,se]", "-S", "train.seeds=[0,1,2]",
+                      "--name", "no-cbam"], repo, env)
+    trained = sorted(line for line in subset_exp.splitlines() if line.startswith("Running stage 'train@"))
+    assert trained == ["Running stage 'train@original-2':", "Running stage 'train@se-2':"], trained
+    assert "Running stage 'compare'" in subset_exp
     assert "| CBAM" not in (repo / "metrics/comparison.md").read_text()
-    data_exp = run([*dvc, "exp", "run", "-S", "data.val_fraction=0.2", "--name", "bigger-val"], repo, env)
+    assert "paired t-test over 3 seeds" in (repo / "metrics/comparison.md").read_text()
+    data_exp = run([*dvc, "exp", "run", "-S", "data.val_fraction=0.2", "-S", "train.variants=[original]",
+                    "--name", "bigger-val"], repo, env)
     assert "Running stage 'preprocess'" in data_exp and "Running stage 'download'" not in data_exp
     table = json.dumps(json.loads(run([*dvc, "exp", "show", "--json"], repo, env)))
     for name in ("more-cams", "cbam-k3", "no-cbam", "bigger-val"):
@@ -120,3 +129,32 @@ def test_smoke_pipeline_end_to_end(tmp_path):
         assert expected in page, expected
     # Offline: the committed template (.dvc/config) carries Vega; nothing is loaded from a CDN.
     assert "vega-embed 6.29.0" in page and "<script src=" not in page and "cdn.jsdelivr" not in page
+    for title in ("Test accuracy per training seed", "Validation accuracy (mean over seeds, min-max band)"):
+        assert title in page, title
+
+    # Seeds on two machines through one DVC remote: B trains seed 2, A assembles the study untrained.
+    run(["git", "checkout", "--", "."], repo, env)  # back from the last experiment to the smoke study
+    assert "Running stage 'train@" not in run([*dvc, "repro"], repo, env)  # all in the local run cache
+    remote = tmp_path / "remote"
+    run([*dvc, "remote", "add", "-d", "team", str(remote)], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "seeds 0 and 1"], repo, env)
+    run([*dvc, "push", "--run-cache"], repo, env)
+    machine_b = tmp_path / "machine-b"
+    run(["git", "clone", "-q", str(repo), str(machine_b)], tmp_path, env)
+    params = yaml.safe_load((machine_b / "params.yaml").read_text())
+    params["train"]["seeds"] = [0, 1, 2]
+    (machine_b / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    b_out = run([*dvc, "repro", "--pull"], machine_b, env)
+    b_trained = sorted(line for line in b_out.splitlines() if line.startswith("Running stage 'train@"))
+    assert b_trained == [f"Running stage 'train@{v}-2':" for v in sorted(VARIANTS)], b_trained
+    assert "Stage 'train@cbam-1' is cached - skipping run" in b_out  # machine A's run, not retrained
+    run([*dvc, "push", "--run-cache"], machine_b, env)
+    run(["git", "add", "-A"], machine_b, env)
+    run(["git", "commit", "-qm", "seed 2"], machine_b, env)
+    run(["git", "pull", "-q", "--no-rebase", str(machine_b), "HEAD"], repo, env)
+    a_out = run([*dvc, "repro", "--pull"], repo, env)
+    assert "Running stage 'train@" not in a_out and "Running stage 'evaluate@" not in a_out, a_out[-3000:]
+    assert "Stage 'train@se-2' is cached - skipping run" in a_out
+    report = (repo / "metrics/comparison.md").read_text()
+    assert "paired t-test over 3 seeds" in report and "| CBAM      | 2      |" in report

@@ -18,6 +18,7 @@ from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
 from src.training.callbacks import EpochTimer
 from src.training.optim import make_optimizer
+from src.training.resume import run_fingerprint
 from tests.conftest import ROOT, make_prepared, tiny_params
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -29,13 +30,13 @@ def project(tmp_path: Path, params: dict | None = None, **train_overrides) -> Pa
     return tmp_path
 
 
-def run_train(cwd: Path, variant: str = "se", **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.train", "--variant", variant], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, **kwargs)
+def run_train(cwd: Path, variant: str = "se", seed: int = 0, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "src.train", "--variant", variant, "--seed", str(seed)], cwd=cwd,
+                          env=ENV, capture_output=True, text=True, **kwargs)
 
 
-def metrics(cwd: Path, variant: str = "se") -> dict:
-    return json.loads((cwd / "metrics/train" / f"{variant}.json").read_text())
+def metrics(cwd: Path, variant: str = "se", seed: int = 0) -> dict:
+    return json.loads((cwd / "metrics/train" / variant / f"seed{seed}.json").read_text())
 
 
 def test_training_stream_is_a_function_of_seed_and_epoch():
@@ -61,14 +62,43 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     a, b = metrics(first), metrics(second)
     for key in ("best_val_accuracy", "final_val_accuracy", "final_train_accuracy", "params", "epochs"):
         assert a[key] == b[key], key
-    assert (first / "models/se.keras").is_file()
+    assert (first / "models/se/seed0.keras").is_file()
     # Each epoch's training seconds are a curve of their own, one positive value per epoch.
-    seconds = (first / "plots/train/se/plots/metrics/time/train_seconds.tsv").read_text().splitlines()
+    seconds = (first / "plots/train/se/seed0/plots/metrics/time/train_seconds.tsv").read_text().splitlines()
     assert seconds[0].split("\t") == ["step", "train_seconds"]
     assert [int(row.split("\t")[0]) for row in seconds[1:]] == list(range(a["epochs"]))
     assert all(float(row.split("\t")[1]) > 0 for row in seconds[1:])
-    assert (first / "plots/train/se/plots/metrics/eval/accuracy.tsv").read_text() == \
-        (second / "plots/train/se/plots/metrics/eval/accuracy.tsv").read_text()
+    assert (first / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text() == \
+        (second / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text()
+
+
+def test_training_seeds_differ_and_share_the_data(tmp_path):
+    cwd = project(tmp_path, epochs=1)
+    for seed in (0, 1):
+        proc = run_train(cwd, seed=seed)
+        assert proc.returncode == 0, proc.stderr
+    zero, one = metrics(cwd, seed=0), metrics(cwd, seed=1)
+    assert zero["training_seed"] == 0 and one["training_seed"] == 1
+    assert zero["final_train_accuracy"] != one["final_train_accuracy"]  # other weights and data order
+    assert (cwd / "models/se/seed0.keras").is_file() and (cwd / "models/se/seed1.keras").is_file()
+
+
+def test_a_run_is_resumable_whatever_the_other_runs(tmp_path):
+    params, stats = tiny_params(), {"classes": list("abcdefghij")}
+    base = run_fingerprint("se", 3, params, stats)
+    more_seeds = {**params, "train": {**params["train"], "seeds": [0, 1, 2, 3, 4, 5]}}
+    other_variant = yaml.safe_load(yaml.safe_dump(params))
+    other_variant["model"]["attention"]["cbam"]["kernel_size"] = 3
+    assert run_fingerprint("se", 3, more_seeds, stats) == base
+    assert run_fingerprint("se", 3, other_variant, stats) == base
+    assert run_fingerprint("se", 4, params, stats) != base
+    assert run_fingerprint("cbam", 3, params, stats) != run_fingerprint("cbam", 3, other_variant, stats)
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "x"])
+def test_a_bad_training_seed_is_named(tmp_path, seed):
+    proc = run_train(project(tmp_path), seed=seed)
+    assert proc.returncode == 2 and "argument --seed" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
@@ -76,9 +106,9 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert run_train(straight).returncode == 0
 
     killed = project(tmp_path / "killed", epochs=8)
-    proc = subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se"], cwd=killed, env=ENV,
+    proc = subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se", "--seed", "0"], cwd=killed, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meta = killed / "checkpoints/se/training_metadata.json"
+    meta = killed / "checkpoints/se/seed0/training_metadata.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -90,24 +120,25 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert proc.poll() is None, "training finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "models/se.keras").exists()
+    assert not (killed / "models/se/seed0.keras").exists()
 
     resumed = run_train(killed)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming se from epoch" in resumed.stderr
+    assert "resuming se-0 from epoch" in resumed.stderr
     m_killed, m_straight = metrics(killed), metrics(straight)
     assert m_killed["resumed_from_epoch"] >= 2 and m_killed["epochs"] == 8
     # The resumed run sees the same batches with the same weights and optimizer state: same numbers.
     for key in ("final_val_accuracy", "final_train_accuracy", "best_val_accuracy"):
         assert m_killed[key] == pytest.approx(m_straight[key], abs=1e-6), key
-    curve = (killed / "plots/train/se/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+    curve = (killed / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
     assert len(curve) - 1 >= 8 - m_killed["resumed_from_epoch"]
-    assert not (killed / "checkpoints/se").exists()  # backup removed after success
+    assert not (killed / "checkpoints/se/seed0").exists()  # backup removed after success
+    assert not (killed / "checkpoints/se/seed0-curves").exists()  # the curves moved to plots/train
 
 
 def test_backup_from_other_params_is_discarded(tmp_path):
     cwd = project(tmp_path)
-    backup = cwd / "checkpoints/se"
+    backup = cwd / "checkpoints/se/seed0"
     backup.mkdir(parents=True)
     (backup / "fingerprint.txt").write_text("stale")
     (backup / "training_metadata.json").write_text('{"epoch": 1}')
@@ -134,11 +165,11 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(fit, "compile_model", poisoned)
     with pytest.raises(SystemExit) as exit_info:
-        train.main(["--variant", "original"])
+        train.main(["--variant", "original", "--seed", "0"])
     assert exit_info.value.code == 2
     assert "loss became nan" in capsys.readouterr().err
     assert not (cwd / "models").exists() and not (cwd / "metrics").exists()
-    assert not (cwd / "checkpoints/original").exists()
+    assert not (cwd / "checkpoints/original/seed0").exists()
 
 
 @pytest.mark.parametrize("batch_size, images", [(1000, "600 training images (data.train_per_class"),
@@ -192,11 +223,11 @@ def test_epoch_timer_records_each_epoch_once_with_or_without_validation():
 
 def test_outputs_that_cannot_be_written_leave_the_previous_model(tmp_path):
     cwd = project(tmp_path, epochs=1)
-    (cwd / "models").mkdir()
-    (cwd / "models/se.keras").write_bytes(b"the model of the previous run")
+    (cwd / "models/se").mkdir(parents=True)
+    (cwd / "models/se/seed0.keras").write_bytes(b"the model of the previous run")
     (cwd / "metrics").write_text("a file where the metrics folder should be")
     proc = run_train(cwd)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")][0].startswith("error: metrics")
-    assert (cwd / "models/se.keras").read_bytes() == b"the model of the previous run"
-    assert sorted(p.name for p in (cwd / "models").iterdir()) == ["se.keras"]
+    assert (cwd / "models/se/seed0.keras").read_bytes() == b"the model of the previous run"
+    assert sorted(p.name for p in (cwd / "models/se").iterdir()) == ["seed0.keras"]

@@ -31,8 +31,8 @@ def _features(model: keras.Model, layers: list[keras.layers.Layer], images: np.n
     return out if isinstance(out, list) else [out]
 
 
-def cbam_spatial_masks(model: keras.Model, images: np.ndarray) -> dict[str, np.ndarray]:
-    """{layer name: masks (N, H_in, W_in) in (0, 1)} for each stage's last CBAM."""
+def cbam_spatial_masks(model: keras.Model, images: np.ndarray, native: bool = False) -> dict[str, np.ndarray]:
+    """{layer name: masks in (0, 1)} for each stage's last CBAM: (N, H_in, W_in), or the gate's own size if native."""
     layers = last_attention_per_stage(model, CBAM)
     if not layers:
         raise ValueError(f"model {model.name!r} has no CBAM layers")
@@ -42,7 +42,7 @@ def cbam_spatial_masks(model: keras.Model, images: np.ndarray) -> dict[str, np.n
         feats = tf.convert_to_tensor(feats)
         refined = feats * tf.cast(layer.channel_gate(feats)[:, None, None, :], feats.dtype)
         gate = tf.cast(layer.spatial_gate(refined), tf.float32)
-        masks[layer.name] = tf.image.resize(gate, size, method="bilinear").numpy()[..., 0]
+        masks[layer.name] = (gate if native else tf.image.resize(gate, size, method="bilinear")).numpy()[..., 0]
     return masks
 
 

@@ -1,50 +1,91 @@
-"""Class activation maps with tf-keras-vis, plus the helpers to pick images and draw overlays.
+"""Class activation maps with tf-keras-vis, at any stage of the ResNet, plus helpers to pick images and draw.
 
-``CamExplainer`` runs Grad-CAM or Grad-CAM++ on a whole batch at once against the
-deepest residual block (``stage*_block*_out``), scoring the pre-softmax logit of
-the requested class (the final softmax is swapped for a linear activation), and
-returns maps in [0, 1] upsampled to the input size.
+``CamExplainer`` runs Grad-CAM, Grad-CAM++, LayerCAM or Score-CAM on a whole batch at once
+against one stage's output (its last block, ``stage{S}_block{B}_out``), scoring the
+pre-softmax logit of the requested class (the final softmax is swapped for a linear
+activation). ``native`` gives the maps at the layer's own resolution; ``upsample`` brings
+them to the input size the same way for every map and baseline. ``fuse`` is the
+multi-layer map: the mean of several stages' upsampled maps (LayerCAM's use of shallow
+layers for detail, Jiang et al. 2021).
 """
 from __future__ import annotations
 
 import keras
 import matplotlib
 import numpy as np
+from scipy.ndimage import zoom
 from tf_keras_vis.gradcam import Gradcam
 from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.layercam import Layercam
+from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from src.models.io import float32_model
-from src.models.layer_names import last_conv_layer_name
+from src.models.layer_names import block_output_names, last_conv_layer_name
 
-METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus}
+METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam, "scorecam": Scorecam}
+FUSED = "fused"  # the pseudo-layer: the mean of the other listed stages' maps
+
+
+def stage_layer(model: keras.Model, stage: str) -> str:
+    """The output layer of ``stage`` ("stage1", ...): its last block's output."""
+    names = [name for name in block_output_names(model) if name.startswith(f"{stage}_")]
+    if not names:
+        stages = sorted({name.split("_")[0] for name in block_output_names(model)})
+        raise ValueError(f"model {model.name!r} has no stage {stage!r}; it has {', '.join(stages)}")
+    return names[-1]
+
+
+def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of (N, h, w) maps to ``size``, each rescaled to [0, 1]."""
+    maps = np.asarray(maps, np.float32)
+    if maps.shape[1:] != tuple(size):
+        maps = zoom(maps, (1, size[0] / maps.shape[1], size[1] / maps.shape[2]), order=1)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    high = maps.max(axis=(1, 2), keepdims=True)
+    return ((maps - low) / np.maximum(high - low, 1e-12)).astype(np.float32)
+
+
+def fuse(maps: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """The multi-layer map: the mean of the given maps upsampled to ``size``, rescaled to [0, 1]."""
+    return upsample(np.mean([upsample(m, size) for m in maps], axis=0), size)
 
 
 class CamExplainer:
-    """One explainer per (model, method); reuse it across batches (cloning the model is the slow part)."""
+    """One explainer per (model, method); reuse it across batches and layers (cloning the model is the slow part)."""
 
-    def __init__(self, model: keras.Model, method: str = "gradcam", layer: str | None = None):
+    def __init__(self, model: keras.Model, method: str = "gradcam", clone: bool = True):
+        """``clone=False`` swaps the softmax of ``model`` itself: for a throwaway copy, it saves a clone."""
         if method not in METHODS:
             raise ValueError(f"unknown CAM method {method!r}; allowed: {', '.join(METHODS)}")
         self.method = method
-        model = float32_model(model)
-        self.layer = layer or last_conv_layer_name(model)
-        self._explainer = METHODS[method](model, model_modifier=ReplaceToLinear(), clone=True)
+        self.model = float32_model(model)
+        self._explainer = METHODS[method](self.model, model_modifier=ReplaceToLinear(), clone=clone)
 
-    def __call__(self, images: np.ndarray, classes: np.ndarray | list[int], batch_size: int = 64) -> np.ndarray:
-        """Maps (N, H, W) in [0, 1] for ``images`` (N, H, W, 3 raw pixels) and target ``classes``."""
+    def native(self, images: np.ndarray, classes: np.ndarray | list[int], layer: str | None = None,
+               batch_size: int = 64) -> np.ndarray:
+        """Maps (N, h, w) in [0, 1] at ``layer``'s resolution (default: the deepest block) for ``classes``."""
         images = np.asarray(images, dtype=np.float32)
+        layer = layer or last_conv_layer_name(self.model)
         classes = [int(c) for c in classes]
+        extra = {"max_N": 64} if self.method == "scorecam" else {}
         maps = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
-            cam = self._explainer(
-                CategoricalScore(classes[start:start + batch_size]), batch,
-                penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
-            )
-            maps.append(np.asarray(cam, dtype=np.float32).reshape(len(batch), *images.shape[1:3]))
-        return np.clip(np.concatenate(maps), 0.0, 1.0) if maps else np.zeros((0, *images.shape[1:3]), np.float32)
+            cam = self._explainer(CategoricalScore(classes[start:start + batch_size]), batch,
+                                  penultimate_layer=layer, seek_penultimate_conv_layer=False, expand_cam=False,
+                                  **extra)
+            maps.append(np.asarray(cam, dtype=np.float32).reshape(len(batch), *cam.shape[1:3]))
+        if not maps:
+            grid = self.model.get_layer(layer).output.shape[1:3]
+            return np.zeros((0, *grid), np.float32)
+        return np.clip(np.concatenate(maps), 0.0, 1.0)
+
+    def __call__(self, images: np.ndarray, classes: np.ndarray | list[int], batch_size: int = 64,
+                 layer: str | None = None) -> np.ndarray:
+        """Maps (N, H, W) in [0, 1] at the input's size."""
+        return upsample(self.native(images, classes, layer, batch_size), np.asarray(images).shape[1:3])
 
 
 def balanced_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -62,3 +103,9 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
     heat = matplotlib.colormaps["jet"](np.clip(cam, 0, 1))[..., :3]
     blended = (1 - alpha) * (np.asarray(image, np.float32) / 255.0) + alpha * heat
     return (np.clip(blended, 0, 1) * 255).astype(np.uint8)
+
+
+def blocks(native: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A native-resolution map drawn as blocks at ``size`` (nearest neighbour): what the layer really resolves."""
+    rows, cols = size[0] // native.shape[0], size[1] // native.shape[1]
+    return np.kron(native, np.ones((rows, cols), np.float32))

@@ -8,6 +8,8 @@
 - Average Drop and Increase in Confidence (Chattopadhay et al., 2018, Grad-CAM++): feed the
   image multiplied by its map; AD = mean relative drop of the target probability (lower is
   better), IC = share of images whose probability rises (higher is better).
+- ROAD (src/explain/road.py): most- and least-relevant-first removal with noisy linear
+  imputation, which does not leak the mask's shape through the fill; LeRF − MoRF, higher is better.
 
 Each is also computed for two baselines a faithful heatmap must beat, on the same images:
 a random heatmap drawn at the CAM's own resolution, and the image's Sobel edges (where a
@@ -18,14 +20,12 @@ excludes zero on the better side (``paired_difference``, ``beats``).
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 from scipy.ndimage import sobel, zoom
 
-from src.explain.cam import CamExplainer
-from src.explain.significance import LOWER_IS_BETTER, paired_difference
+from src.explain.road import road_scores
 
 Predict = Callable[[np.ndarray], np.ndarray]  # images (N, H, W, 3) raw pixels -> probabilities (N, K)
 
@@ -119,26 +119,39 @@ def random_maps(shape: tuple[int, ...], seed: int, grid: tuple[int, int] | None 
     return ((maps - lo) / np.maximum(hi - lo, 1e-12)).astype(np.float32)
 
 
-def faithfulness(
-    predict: Predict, images: np.ndarray, maps: np.ndarray, classes: np.ndarray, steps: int = 16,
-    mass_maps: np.ndarray | None = None,
-) -> dict[str, object]:
-    """All four scores (means), their values per image (``per_image``) and the mean deletion/insertion curves.
+def order_scores(predict: Predict, images: np.ndarray, maps: np.ndarray, classes: np.ndarray, steps: int = 16,
+                 seed: int = 0) -> dict[str, object]:
+    """The scores that use only the order of ``maps``: deletion and insertion (AUC and mean curve) and ROAD.
 
-    Deletion and insertion use only the order of ``maps``; Average Drop and Increase in
-    Confidence multiply the image by a map, so they use ``mass_maps`` when given (a
-    baseline rescaled to the mass of the map it is compared with, see ``matched_mass``).
+    Returns ``per_image`` {metric: (N,)} and the mean ``deletion_curve`` / ``insertion_curve``.
     """
     deletion = perturbation_curves(predict, images, maps, classes, steps, "deletion")
     insertion = perturbation_curves(predict, images, maps, classes, steps, "insertion")
+    per_image = {"deletion_auc": auc(deletion), "insertion_auc": auc(insertion),
+                 **road_scores(predict, images, maps, classes, seed)}
+    return {"per_image": per_image, "deletion_curve": deletion.mean(axis=0).tolist(),
+            "insertion_curve": insertion.mean(axis=0).tolist()}
+
+
+def faithfulness(
+    predict: Predict, images: np.ndarray, maps: np.ndarray, classes: np.ndarray, steps: int = 16,
+    mass_maps: np.ndarray | None = None, order: dict | None = None, seed: int = 0,
+) -> dict[str, object]:
+    """Every score (means), their values per image (``per_image``) and the mean deletion/insertion curves.
+
+    Deletion, insertion and ROAD use only the order of ``maps`` (pass ``order`` from
+    ``order_scores`` to reuse them); Average Drop and Increase in Confidence multiply the
+    image by a map, so they use ``mass_maps`` when given (a baseline rescaled to the mass
+    of the map it is compared with, see ``matched_mass``).
+    """
+    order = order or order_scores(predict, images, maps, classes, steps, seed)
     drop, increase = drop_and_increase(predict, images, maps if mass_maps is None else mass_maps, classes)
-    per_image = {"deletion_auc": auc(deletion), "insertion_auc": auc(insertion), "average_drop": drop,
-                 "increase_in_confidence": increase}
+    per_image = {**order["per_image"], "average_drop": drop, "increase_in_confidence": increase}
     return {
         **{name: float(values.mean()) for name, values in per_image.items()},
         "per_image": per_image,
-        "deletion_curve": deletion.mean(axis=0).tolist(),
-        "insertion_curve": insertion.mean(axis=0).tolist(),
+        "deletion_curve": order["deletion_curve"],
+        "insertion_curve": order["insertion_curve"],
     }
 
 
@@ -163,34 +176,3 @@ def edge_maps(images: np.ndarray) -> np.ndarray:
     magnitude = np.hypot(sobel(grey, axis=1), sobel(grey, axis=2))
     peak = magnitude.max(axis=(1, 2), keepdims=True)
     return (magnitude / np.maximum(peak, 1e-12)).astype(np.float32)
-
-
-def faithfulness_scores(model, method: str, images: np.ndarray, probs: np.ndarray, steps: int, batch_size: int,
-                        seed: int) -> tuple[dict, dict, float]:
-    """Faithfulness of ``method``'s heatmaps of the predicted class, against each baseline.
-
-    Returns (scores of the heatmap, with ``vs_<baseline>``: each metric's paired difference
-    heatmap − baseline over the same images and its bootstrap 95% CI; scores of each
-    baseline; heatmap img/s). Baselines: ``random`` maps drawn at the heatmap's native
-    resolution and upsampled like it, and ``edge`` (Sobel) maps; for Average Drop and
-    Increase in Confidence both are rescaled to the heatmap's mass (``matched_mass``).
-    """
-    predicted = probs.argmax(axis=1)
-    explainer = CamExplainer(model, method)
-    explainer(images[:batch_size], predicted[:batch_size], batch_size)  # warm-up: tracing is not throughput
-    start = time.perf_counter()
-    maps = explainer(images, predicted, batch_size)
-    cam_rate = len(images) / (time.perf_counter() - start)
-
-    def predict(x):
-        return model.predict_on_batch(x)
-
-    real = faithfulness(predict, images, maps, predicted, steps)
-    grid = tuple(model.get_layer(explainer.layer).output.shape[1:3])
-    baseline_maps = {"random": random_maps(maps.shape, seed, grid), "edge": edge_maps(images)}
-    baselines = {name: faithfulness(predict, images, base, predicted, steps, mass_maps=matched_mass(base, maps))
-                 for name, base in baseline_maps.items()}
-    for name, scores in baselines.items():
-        real[f"vs_{name}"] = {metric: paired_difference(real["per_image"][metric], scores["per_image"][metric], seed)
-                              for metric in LOWER_IS_BETTER}
-    return real, baselines, cam_rate

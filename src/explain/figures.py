@@ -1,9 +1,9 @@
-"""Figures of the gradcam stage: heatmap grids, per-image overlays, and the attention's own maps.
+"""Figures of the gradcam stage: the chosen heatmaps at native resolution, the sanity check, the attention's maps.
 
-- ``test_grids``: rows = test images, columns = the input and each variant's CAM of the
-  true class (plus one overlay PNG per image and variant);
-- ``user_grid``: the predicted class's CAM on the user's own images, at their size;
-- ``cbam_figure``: CBAM's Grad-CAM next to its spatial-attention masks, one per stage;
+- ``native_grid``: rows = test images, columns = the input, each variant's chosen heatmap
+  drawn as blocks at its layer's resolution, and CBAM's spatial mask at that stage;
+- ``user_grid``: each variant's chosen heatmap on the user's own images, at their size;
+- ``randomization_figure``: the cascading randomisation curves of every (layer, method);
 - ``se_figure``: SE's mean channel excitation per class at every stage.
 """
 from __future__ import annotations
@@ -15,16 +15,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from pipeline.errors import DataError  # noqa: E402
-from src.explain.attention_maps import cbam_spatial_masks, class_specificity, se_excitations_by_class  # noqa: E402
-from src.explain.cam import CamExplainer, overlay  # noqa: E402
+from src.explain.attention_maps import class_specificity, se_excitations_by_class  # noqa: E402
+from src.explain.cam import FUSED, CamExplainer, blocks, fuse, overlay, stage_layer  # noqa: E402
+from src.explain.heatmap_study import SANITY_THRESHOLD  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
 from src.models.variants import title  # noqa: E402
-
-UPSCALE = 4
-
 
 def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, list[np.ndarray]],
               cell_titles: dict[str, list[str]], title: str, path: Path) -> None:
@@ -32,7 +29,7 @@ def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, 
     columns = list(cells)
     # The constrained layout keeps the figure title clear of the first row's titles.
     fig, axes = plt.subplots(len(images), len(columns) + 1, squeeze=False, layout="constrained",
-                             figsize=(2.0 * (len(columns) + 1), 2.1 * len(images) + 0.5))
+                             figsize=(2.3 * (len(columns) + 1), 2.3 * len(images) + 0.5))
     for row, image in enumerate(images):
         axes[row, 0].imshow(image)
         axes[row, 0].set_title(row_titles[row], fontsize=8)
@@ -56,28 +53,25 @@ def prediction_titles(variant: str, probs: np.ndarray, labels: np.ndarray | None
     return titles
 
 
-def test_grids(out: Path, models: dict, method: str, images, labels, probs, classes, batch_size) -> dict:
-    """Grid and per-image overlays on the class-balanced test sample; returns the CAMs."""
-    cams = {v: CamExplainer(m, method)(images, labels, batch_size) for v, m in models.items()}
-    for variant, maps in cams.items():
-        folder = out / "gradcam" / method / variant
-        folder.mkdir(parents=True)
-        for i, (image, cam, label) in enumerate(zip(images, maps, labels)):
-            Image.fromarray(overlay(image, cam)).resize(
-                (image.shape[1] * UPSCALE, image.shape[0] * UPSCALE), Image.NEAREST
-            ).save(folder / f"{i:02d}_{classes[label]}.png")
-    draw_grid(
-        list(images), [f"true: {classes[k]}" for k in labels],
-        {v: [overlay(img, cam) for img, cam in zip(images, cams[v])] for v in cams},
-        {v: prediction_titles(v, probs[v], labels, classes) for v in cams},
-        f"{method} of the true class — columns: input | " + " | ".join(title(v) for v in cams),
-        out / "gradcam" / f"{method}_grid.png",
-    )
-    return cams
+def native_grid(out: Path, chosen: dict, images, labels, probs, classes, cbam_masks: dict | None) -> None:
+    """Each variant's chosen heatmap at its native resolution (drawn as blocks, no smoothing) next to the input,
+    and CBAM's own spatial mask at the stage of CBAM's chosen map."""
+    size = images.shape[1:3]
+    cells = {v: [overlay(img, blocks(native, size)) for img, native in zip(images, result.native[:len(images)])]
+             for v, result in chosen.items()}
+    titles = {v: [f"{t}\n{r.layer} {r.method}, {r.resolution[0]}×{r.resolution[1]}"
+                  for t in prediction_titles(v, probs[v], labels, classes)] for v, r in chosen.items()}
+    if cbam_masks:
+        for stage, masks in cbam_masks.items():
+            cells[f"cbam {stage}"] = [overlay(img, blocks(m, size)) for img, m in zip(images, masks)]
+            titles[f"cbam {stage}"] = [f"CBAM's own spatial mask\n{stage}, {m.shape[0]}×{m.shape[1]}" for m in masks]
+    draw_grid(list(images), [f"true: {classes[k]}" for k in labels], cells, titles,
+              "The chosen heatmap of each variant at its native resolution (class: the prediction)",
+              out / "heatmaps.png")
 
 
-def user_grid(out: Path, models: dict, method: str, folder: str, classes, batch_size) -> None:
-    """Heatmaps of the predicted class on the user's own images, drawn at their original size."""
+def user_grid(out: Path, models: dict, chosen: dict, layers: list[str], folder: str, classes, batch_size) -> None:
+    """Each variant's chosen heatmap of the predicted class on the user's own images, drawn at their original size."""
     try:
         paths = list_images(folder)
     except DataError as exc:
@@ -89,24 +83,42 @@ def user_grid(out: Path, models: dict, method: str, folder: str, classes, batch_
     cells, titles = {}, {}
     for variant, model in models.items():
         probs = model.predict(small, verbose=0)
-        cams = CamExplainer(model, method)(small, probs.argmax(axis=1), batch_size)
+        cams = chosen_maps(model, chosen[variant], layers, small, probs.argmax(axis=1), batch_size)
         cells[variant] = [overlay_on_original(orig, cam) for (orig, _), cam in zip(loaded, cams)]
         titles[variant] = prediction_titles(variant, probs, None, classes)
-    (out / "gradcam" / "user").mkdir(parents=True, exist_ok=True)
+    (out / "user").mkdir(parents=True, exist_ok=True)
     draw_grid([orig for orig, _ in loaded], [p.name for p in paths], cells, titles,
-              f"{method} of the predicted class on your images", out / "gradcam" / "user" / f"{method}_grid.png")
+              "Each variant's chosen heatmap of the predicted class on your images", out / "user" / "heatmaps.png")
 
 
-def cbam_figure(model, images, labels, cam, classes, path: Path) -> None:
-    masks = cbam_spatial_masks(model, images)
-    cells = {"Grad-CAM": [overlay(img, c) for img, c in zip(images, cam)]}
-    titles = {"Grad-CAM": ["CBAM Grad-CAM"] * len(images)}
-    for name, stage_masks in masks.items():
-        stage = name.split("_")[0]
-        cells[stage] = [overlay(img, m) for img, m in zip(images, stage_masks)]
-        titles[stage] = [f"{stage} spatial mask"] * len(images)
-    draw_grid(list(images), [f"true: {classes[k]}" for k in labels], cells, titles,
-              "CBAM: Grad-CAM next to its own spatial-attention masks (one per stage, upsampled)", path)
+def chosen_maps(model, result, layers: list[str], images, classes, batch_size) -> np.ndarray:
+    """The chosen (layer, method)'s maps at the input size for new images (``layers``: what "fused" fuses)."""
+    explainer = CamExplainer(model, result.method)
+    if result.layer != FUSED:
+        return explainer(images, classes, batch_size, stage_layer(model, result.layer))
+    stages = [layer for layer in layers if layer != FUSED]
+    return fuse([explainer.native(images, classes, stage_layer(model, s), batch_size) for s in stages],
+                images.shape[1:3])
+
+
+def randomization_figure(results: dict, path: Path) -> None:
+    """Spearman correlation with the trained model's map after each cascading randomisation step."""
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4), squeeze=False, layout="constrained")
+    for ax, (variant, maps) in zip(axes[0], results.items()):
+        for result in maps:
+            steps = list(result.sanity["spearman"])
+            ax.plot(range(len(steps)), list(result.sanity["spearman"].values()), marker="o", markersize=3,
+                    linestyle="--" if result.sanity["flagged"] else "-", label=result.key)
+        ax.axhline(SANITY_THRESHOLD, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(steps)), steps, rotation=30, fontsize=7)
+        ax.set_ylim(-0.2, 1.05)
+        ax.set_title(f"{title(variant)}: randomised from the top", fontsize=9)
+        ax.set_ylabel("Spearman with the trained model's map")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle("Cascading randomisation (dashed: still correlated once the top block is randomised)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def se_figure(model, images, labels, classes, path: Path) -> dict[str, float]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import DataError
-from src.paths import PREDICTIONS_DIR
+from src.paths import Run
 
 
-def load_predictions(variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """(class probabilities (N, K), true labels (N,)) of ``variant`` on the test set."""
-    path = PREDICTIONS_DIR / f"{variant}.npz"
+def load_predictions(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(class probabilities (N, K), true labels (N,)) of ``run`` on the test set."""
     try:
-        with np.load(path) as data:
+        with np.load(run.predictions) as data:
             return data["probs"], data["labels"]
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read predictions ({exc}); run `dvc repro evaluate@{variant}`") from None
+        raise DataError(f"{run.predictions}: cannot read predictions ({exc}); "
+                        f"run `dvc repro evaluate@{run.name}`") from None

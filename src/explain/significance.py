@@ -58,16 +58,17 @@ def describe_p(p: float, alpha: float = 0.05) -> str:
 
 # Which way is better for each heatmap faithfulness score.
 LOWER_IS_BETTER = {"deletion_auc": True, "insertion_auc": False, "average_drop": True,
-                   "increase_in_confidence": False}
+                   "increase_in_confidence": False, "road": False}
 
 
-def paired_difference(heatmap: np.ndarray, baseline: np.ndarray, seed: int, resamples: int = 2000) -> dict:
-    """Mean of ``heatmap - baseline`` over the same images, with its 95% percentile bootstrap interval."""
+def paired_difference(heatmap: np.ndarray, baseline: np.ndarray, seed: int, resamples: int = 2000,
+                      level: float = 0.95) -> dict:
+    """Mean of ``heatmap - baseline`` over the same images, with its percentile bootstrap interval at ``level``."""
     differences = np.asarray(heatmap, np.float64) - np.asarray(baseline, np.float64)
     if np.ptp(differences) == 0:  # every image the same: the interval is the value itself
         value = float(differences.mean())
         return {"difference": value, "ci_low": value, "ci_high": value}
-    result = stats.bootstrap((differences,), np.mean, n_resamples=resamples, confidence_level=0.95,
+    result = stats.bootstrap((differences,), np.mean, n_resamples=resamples, confidence_level=level,
                              method="percentile", random_state=np.random.default_rng(seed))
     return {"difference": float(differences.mean()), "ci_low": float(result.confidence_interval.low),
             "ci_high": float(result.confidence_interval.high)}

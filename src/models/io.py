@@ -2,7 +2,7 @@
 
 A model trained on the fast path holds CPU-tuned subclasses (``src/models/fast/``);
 ``to_reference`` rebuilds it from their reference classes with the same weights, so a
-saved ``models/*.keras`` loads with ``keras.models.load_model`` after importing
+saved ``models/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model`` after importing
 ``src.models.attention`` (SE/CBAM), and an Original model with Keras alone.
 """
 from __future__ import annotations
@@ -13,12 +13,12 @@ import keras
 
 from pipeline.errors import DataError
 from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
+from src.paths import MODEL_DIR, Run
 
-MODEL_DIR = Path("models")
 
-
-def model_path(variant: str, model_dir: str | Path = MODEL_DIR) -> Path:
-    return Path(model_dir) / f"{variant}.keras"
+def model_path(variant: str, seed: int, model_dir: str | Path = MODEL_DIR) -> Path:
+    """Where train@<variant>-<seed> saves its model."""
+    return Run(variant, seed).model(model_dir)
 
 
 def _as_reference_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -39,15 +39,15 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     to_reference(model).save(path, include_optimizer=False)
 
 
-def load_variant(variant: str, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
-    """The trained model of ``variant``, ready for inference; DataError if missing or unreadable.
+def load_variant(variant: str, seed: int, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
+    """The model of ``variant`` trained with ``seed``, ready for inference; DataError if missing or unreadable.
 
     ``float32=True`` returns it computing in float32 whatever precision it was
     trained in (see ``float32_model``).
     """
-    path = model_path(variant, model_dir)
+    path = model_path(variant, seed, model_dir)
     if not path.is_file():
-        raise DataError(f"{path}: no trained model; run `dvc repro train@{variant}`")
+        raise DataError(f"{path}: no trained model; run `dvc repro train@{Run(variant, seed).name}`")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged zip/config

@@ -7,6 +7,8 @@ attention layer in ``src/models/attention.py``.
 """
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass
 
 
@@ -41,3 +43,13 @@ IMPLEMENTATIONS = ("reference", "fast")
 def title(variant: str) -> str:
     """The display name of ``variant`` (the name itself for one not in the registry)."""
     return VARIANTS[variant].title if variant in VARIANTS else variant
+
+
+def ordered_pairs(variants: list[str], baseline: str = BASELINE) -> list[tuple[str, str]]:
+    """(minuend, subtrahend) of every pair: a variant minus the baseline, otherwise the later minus the earlier."""
+    pairs = []
+    for first, second in itertools.combinations(variants, 2):
+        if first == baseline or (second != baseline and variants.index(first) < variants.index(second)):
+            first, second = second, first
+        pairs.append((first, second))
+    return pairs

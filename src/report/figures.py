@@ -1,4 +1,9 @@
-"""The compare stage's figures: validation curves, deletion/insertion curves and per-class accuracy, variants in colour."""
+"""The compare stage's figures and plot data: per-seed accuracy, curves over seeds, CAM curves, per-class accuracy.
+
+The CSV files are what `dvc plots show` draws (dvc.yaml's top-level ``plots``; the
+``strip`` and ``band`` templates live in .dvc/plots/); the PNGs are the same views
+for a reader of the repository.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,76 +12,144 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.errors import DataError  # noqa: E402
+from src.explain.results import load_predictions  # noqa: E402
 from src.models.variants import title  # noqa: E402
-from src.paths import TEST_METRICS_DIR, train_curve  # noqa: E402
-from src.report.tables import read_json  # noqa: E402
+from src.paths import CAM_CURVES_DIR, Run  # noqa: E402
+from src.report.tables import Study  # noqa: E402
+
+# The per-epoch curves compare aggregates over seeds: file name -> (dvclive split, metric, axis label).
+CURVES = {
+    "val_accuracy": ("eval", "accuracy", "validation accuracy"),
+    "val_loss": ("eval", "loss", "validation loss"),
+    "train_loss": ("train", "loss", "training loss"),
+    "epoch_seconds": ("time", "train_seconds", "seconds of training per epoch"),
+}
 
 
-def read_curve(variant: str, split: str, metric: str) -> pd.DataFrame:
-    path = train_curve(variant, split, metric)
+def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
+    path = run.curve(split, metric)
     try:
         return pd.read_csv(path, sep="\t")
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train@{variant}`") from None
+        raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train@{run.name}`") from None
 
 
-def plot_curves(variants: list[str], path: Path) -> None:
+def curve_bands(study: Study, split: str, metric: str) -> pd.DataFrame:
+    """Per variant and epoch (1-based): the mean over seeds and the min-max band."""
+    frames = []
+    for variant in study.variants:
+        per_seed = pd.concat([read_curve(run, split, metric).set_index("step")[metric].rename(run.seed)
+                              for run in study.runs(variant)], axis=1)
+        frames.append(pd.DataFrame({"variant": title(variant), "epoch": per_seed.index + 1,
+                                    "mean": per_seed.mean(axis=1), "min": per_seed.min(axis=1),
+                                    "max": per_seed.max(axis=1), "seeds": per_seed.count(axis=1)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_plot_data(study: Study, runs: pd.DataFrame, out: Path) -> None:
+    """The CSVs behind the dvc.yaml plots: per-seed accuracy, curve bands, pooled confusion, per-class accuracy."""
+    pd.DataFrame({"variant": runs["variant"].map(title), "seed": runs["seed"],
+                  "test_accuracy": runs["test_accuracy"]}).to_csv(out / "test_accuracy.csv", index=False)
+    (out / "curves").mkdir()
+    for name, (split, metric, _) in CURVES.items():
+        curve_bands(study, split, metric).round(6).to_csv(out / "curves" / f"{name}.csv", index=False)
+    (out / "confusion").mkdir()
+    (out / "per_class").mkdir()
+    for variant in study.variants:
+        classes = list(study.test[study.runs(variant)[0]]["per_class_accuracy"])
+        actual, predicted = [], []
+        for run in study.runs(variant):
+            probs, labels = load_predictions(run)
+            actual.append(labels)
+            predicted.append(probs.argmax(axis=1))
+        names = np.asarray(classes)
+        pd.DataFrame({"actual": names[np.concatenate(actual)], "predicted": names[np.concatenate(predicted)]}
+                     ).to_csv(out / "confusion" / f"{variant}.csv", index=False)
+        per_class = pd.DataFrame([study.test[r]["per_class_accuracy"] for r in study.runs(variant)])
+        pd.DataFrame({"class": classes, "accuracy": per_class[classes].mean().round(6).to_numpy()}
+                     ).to_csv(out / "per_class" / f"{variant}.csv", index=False)
+
+
+def plot_seed_accuracy(runs: pd.DataFrame, path: Path) -> None:
+    """Test accuracy of every run, one column per variant, with the mean as a bar."""
+    variants = list(dict.fromkeys(runs["variant"]))
+    fig, ax = plt.subplots(figsize=(1.8 * len(variants) + 2, 4))
+    for i, variant in enumerate(variants):
+        values = runs.loc[runs["variant"] == variant, "test_accuracy"].to_numpy()
+        offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(i + offsets, values, s=28, zorder=3, label=None)
+        ax.hlines(values.mean(), i - 0.25, i + 0.25, color="black", linewidth=2, zorder=4)
+    ax.set_xticks(range(len(variants)), [title(v) for v in variants])
+    ax.set_ylabel("test accuracy")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Test accuracy per training seed (bar: mean)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(study: Study, path: Path) -> None:
+    """Validation accuracy and loss per epoch: the mean over seeds, with the min-max band shaded."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for variant in variants:
-        for ax, metric in zip(axes, ("accuracy", "loss")):
-            curve = read_curve(variant, "eval", metric)
-            ax.plot(curve["step"] + 1, curve[metric], marker="o", markersize=3, label=title(variant))
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    for ax, name in zip(axes, ("val_accuracy", "val_loss")):
+        split, metric, label = CURVES[name]
+        bands = curve_bands(study, split, metric)
+        for variant in study.variants:
+            band = bands[bands["variant"] == title(variant)]
+            line, = ax.plot(band["epoch"], band["mean"], marker="o", markersize=3, label=title(variant))
+            ax.fill_between(band["epoch"], band["min"], band["max"], color=line.get_color(), alpha=0.2)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"validation {metric}")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("Validation curves (held-out split of the training set)")
+    fig.suptitle(f"Validation curves over {len(study.seeds)} training seed(s): mean, min-max band")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_cam_curves(variants: list[str], methods: list[str], path: Path) -> None:
-    """Deletion and insertion curves per method, one colour per variant; random baseline dashed, edges dotted."""
-    fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.6 * len(methods)), squeeze=False)
+def plot_cam_curves(variants: list[str], path: Path) -> None:
+    """Deletion and insertion curves of each variant's chosen heatmap; random baseline dashed, edges dotted."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
     colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for row, method in enumerate(methods):
-        for col, kind in enumerate(("deletion", "insertion")):
-            ax = axes[row, col]
-            for variant in variants:
-                path_tsv = Path("plots/cam_curves") / method / f"{variant}.tsv"
-                try:
-                    curve = pd.read_csv(path_tsv, sep="\t")
-                except (OSError, ValueError) as exc:
-                    raise DataError(f"{path_tsv}: cannot read ({exc}); run `dvc repro gradcam`") from None
-                label = title(variant)
-                ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} {method}")
-                ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
-                        alpha=0.6, label=f"{label} random")
-                ax.plot(curve["fraction"], curve[f"edge_{kind}"], color=colours[variant], linestyle=":",
-                        alpha=0.6, label=f"{label} edges")
-            better = "lower" if kind == "deletion" else "higher"
-            ax.set_title(f"{method}: {kind} ({better} area is better)", fontsize=10)
-            ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}, most important first")
-            ax.set_ylabel("probability of the predicted class")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+    for col, kind in enumerate(("deletion", "insertion")):
+        ax = axes[0, col]
+        for variant in variants:
+            path_tsv = CAM_CURVES_DIR / f"{variant}.tsv"
+            try:
+                curve = pd.read_csv(path_tsv, sep="\t")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{path_tsv}: cannot read ({exc}); run `dvc repro gradcam`") from None
+            label = title(variant)
+            ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} chosen map")
+            ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
+                    alpha=0.6, label=f"{label} random")
+            ax.plot(curve["fraction"], curve[f"edge_{kind}"], color=colours[variant], linestyle=":",
+                    alpha=0.6, label=f"{label} edges")
+        better = "lower" if kind == "deletion" else "higher"
+        ax.set_title(f"{kind} ({better} area is better)", fontsize=10)
+        ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}, most important first")
+        ax.set_ylabel("probability of the predicted class")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_per_class(variants: list[str], path: Path) -> None:
-    """Grouped bars: test accuracy of every class, one colour per variant."""
-    per_class = {v: read_json(TEST_METRICS_DIR / f"{v}.json")["per_class_accuracy"] for v in variants}
-    classes = list(next(iter(per_class.values())))
-    table = pd.DataFrame({title(v): [per_class[v][c] for c in classes] for v in variants}, index=classes)
-    ax = table.plot.bar(figsize=(10, 4), width=0.8)
-    ax.set_ylabel("test accuracy")
+def plot_per_class(study: Study, path: Path) -> None:
+    """Grouped bars: mean test accuracy of every class over the seeds, one colour per variant."""
+    table = {}
+    for variant in study.variants:
+        per_class = pd.DataFrame([study.test[r]["per_class_accuracy"] for r in study.runs(variant)])
+        table[title(variant)] = per_class.mean()
+    frame = pd.DataFrame(table)
+    ax = frame.plot.bar(figsize=(10, 4), width=0.8)
+    ax.set_ylabel(f"test accuracy (mean of {len(study.seeds)} seed(s))")
     ax.set_xlabel("class")
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)

@@ -1,12 +1,15 @@
-"""The compare stage's numbers: one row per variant, paired tests, heatmap faithfulness, and the report text.
+"""The compare stage's numbers: the study's runs, one row per variant, seed-level tests, heatmap faithfulness, the report.
 
-Every accuracy carries its 95% bootstrap interval; differences between variants are
-tested with McNemar's test on the same test images.
+The unit of evidence is the training run (a variant and a training seed). Per variant
+the test accuracy is summarised over its seeds; differences between variants are
+tested over seeds (src/report/seeds.py). McNemar's test on each seed's pair of
+models is kept as secondary evidence: it measures test-set noise only.
 """
 from __future__ import annotations
 
-import itertools
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +17,12 @@ import pandas as pd
 
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
-from src.explain.significance import beats, bootstrap_accuracy_ci, describe_p, mcnemar
+from src.explain.significance import beats, bootstrap_accuracy_ci, mcnemar
 from src.models.variants import BASELINE, title
-from src.paths import CAM_METRICS_DIR, TEST_METRICS_DIR, TRAIN_METRICS_DIR
+from src.paths import CAM_METRICS_DIR, Run
+from src.report.seeds import ALPHA, POWER, seed_level_tests, smallest_permutation_p, two_level_bootstrap, \
+    variant_summary
 
-CAM_KEYS = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
-ALPHA = 0.05
 
 
 def read_json(path: Path) -> dict:
@@ -29,155 +32,318 @@ def read_json(path: Path) -> dict:
         raise DataError(f"{path}: cannot read ({exc}); run `dvc repro` for the stage that writes it") from None
 
 
-def correctness(variants: list[str]) -> dict[str, np.ndarray]:
-    """Per test image, whether each variant's top class is right."""
-    result = {}
-    for variant in variants:
-        probs, labels = load_predictions(variant)
-        result[variant] = probs.argmax(axis=1) == labels
-    return result
+@dataclass
+class Study:
+    """Everything compare reads about the runs: per run its metrics and per-image correctness."""
+
+    variants: list[str]
+    seeds: list[int]
+    train: dict[Run, dict]
+    test: dict[Run, dict]
+    correct: dict[Run, np.ndarray]
+
+    @classmethod
+    def load(cls, variants: list[str], seeds: list[int]) -> "Study":
+        runs = [Run(v, s) for v in variants for s in seeds]
+        correct = {}
+        for run in runs:
+            probs, labels = load_predictions(run)
+            correct[run] = probs.argmax(axis=1) == labels
+        return cls(variants, seeds, {r: read_json(r.train_metrics) for r in runs},
+                   {r: read_json(r.test_metrics) for r in runs}, correct)
+
+    def runs(self, variant: str) -> list[Run]:
+        return [Run(variant, s) for s in self.seeds]
+
+    def accuracy(self, variant: str) -> dict[int, float]:
+        return {r.seed: self.test[r]["accuracy"] for r in self.runs(variant)}
+
+    def mean(self, variant: str, source: str, key: str) -> float:
+        metrics = self.train if source == "train" else self.test
+        values = [metrics[r][key] for r in self.runs(variant) if metrics[r].get(key) is not None]
+        return float(np.mean(values)) if values else math.nan
 
 
-def comparison_table(correct: dict[str, np.ndarray], methods: list[str], seed: int) -> pd.DataFrame:
-    """One row per variant; deltas and p-values are against Original when it was trained."""
-    rows, variants = [], list(correct)
-    for variant in variants:
-        train = read_json(TRAIN_METRICS_DIR / f"{variant}.json")
-        test = read_json(TEST_METRICS_DIR / f"{variant}.json")
-        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
-        low, high = bootstrap_accuracy_ci(correct[variant], seed=seed)
+def run_table(study: Study, seed: int) -> pd.DataFrame:
+    """One row per run: test accuracy with its 95% bootstrap interval over the test images, cost."""
+    rows = []
+    for variant in study.variants:
+        for run in study.runs(variant):
+            low, high = bootstrap_accuracy_ci(study.correct[run], seed=seed)
+            train = study.train[run]
+            rows.append({"variant": variant, "seed": run.seed, "test_accuracy": study.test[run]["accuracy"],
+                         "ci_low": low, "ci_high": high, "test_loss": study.test[run]["loss"],
+                         "best_val_accuracy": train["best_val_accuracy"], "epochs": train["epochs"],
+                         "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
+                         "precision": train["precision"]})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(study: Study, seed: int) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per variant (the DVC metrics) and the seed-level test of every pair."""
+    tests = seed_level_tests({v: study.accuracy(v) for v in study.variants}, BASELINE)
+    rows = []
+    for variant in study.variants:
+        summary = variant_summary(np.array(list(study.accuracy(variant).values())))
+        boot_low, boot_high = two_level_bootstrap({r.seed: study.correct[r] for r in study.runs(variant)}, seed=seed)
+        first = study.train[study.runs(variant)[0]]
         row = {
-            "variant": variant, "test_accuracy": test["accuracy"], "test_accuracy_ci_low": low,
-            "test_accuracy_ci_high": high, "test_loss": test["loss"],
-            "best_val_accuracy": train["best_val_accuracy"], "params": train["params"],
-            "mflops_per_image": train["mflops_per_image"], "epochs": train["epochs"],
-            "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
-            "inference_img_per_s": test["inference_img_per_s"],
+            "variant": variant, "seeds": summary["seeds"], "test_accuracy": summary["mean"],
+            "test_accuracy_std": summary["std"], "test_accuracy_min": summary["min"],
+            "test_accuracy_max": summary["max"], "test_accuracy_ci_low": summary["ci_low"],
+            "test_accuracy_ci_high": summary["ci_high"], "test_accuracy_ci_images_low": boot_low,
+            "test_accuracy_ci_images_high": boot_high, "test_loss": study.mean(variant, "test", "loss"),
+            "best_val_accuracy": study.mean(variant, "train", "best_val_accuracy"), "params": first["params"],
+            "mflops_per_image": first["mflops_per_image"], "epochs": first["epochs"],
+            "train_minutes": study.mean(variant, "train", "train_minutes"),
+            "train_img_per_s": study.mean(variant, "train", "train_img_per_s"),
+            "inference_img_per_s": study.mean(variant, "test", "inference_img_per_s"),
         }
-        for method in methods:
-            prefix = method.replace("++", "pp")
-            row.update({f"{prefix}_{k}": cam[method][k] for k in CAM_KEYS})
-            row[f"{prefix}_img_per_s"] = cam[method]["img_per_s"]
+        if (CAM_METRICS_DIR / f"{variant}.json").is_file():
+            chosen = chosen_map(variant)
+            row["cam_chosen"] = chosen["key"]
+            row["cam_resolution"] = chosen["resolution"][0]
+            row.update({f"cam_{k}": chosen[k] for k in CAM_COLUMNS})
+            row["cam_img_per_s"] = chosen["img_per_s"]
         rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
     if BASELINE in table.index:
         base = table.loc[BASELINE]
-        table["accuracy_vs_original"] = table["test_accuracy"] - base["test_accuracy"]
-        table["mcnemar_p_vs_original"] = [mcnemar(correct[BASELINE], correct[v])["p_value"] for v in table.index]
+        against = {t["first"]: t for t in tests if t["second"] == BASELINE}
+        for variant in table.index:
+            test = against.get(variant)
+            for key, column in (("difference", "accuracy_vs_original"), ("ci_low", "accuracy_vs_original_ci_low"),
+                                ("ci_high", "accuracy_vs_original_ci_high"), ("t_test_p_holm", "t_test_p_holm_vs_original"),
+                                ("permutation_p_holm", "permutation_p_holm_vs_original"),
+                                ("minimum_detectable_difference", "detectable_difference_vs_original")):
+                table.loc[variant, column] = test[key] if test else math.nan
         table["params_vs_original"] = table["params"] / base["params"]
         table["train_speed_vs_original"] = table["train_img_per_s"] / base["train_img_per_s"]
-    return table
+    for test in tests:
+        first = {r.seed: study.correct[r] for r in study.runs(test["first"])}
+        second = {r.seed: study.correct[r] for r in study.runs(test["second"])}
+        test["ci_images_low"], test["ci_images_high"] = two_level_bootstrap(first, second, seed=seed)
+    return table, tests
 
 
-def ordered_pairs(variants: list[str]) -> list[tuple[str, str]]:
-    """(minuend, subtrahend) of every pair: a variant minus Original, otherwise the later minus the earlier."""
-    pairs = []
-    for first, second in itertools.combinations(variants, 2):
-        if first == BASELINE or (second != BASELINE and variants.index(first) < variants.index(second)):
-            first, second = second, first
-        pairs.append((first, second))
-    return pairs
-
-
-def pairwise_tests(correct: dict[str, np.ndarray]) -> pd.DataFrame:
-    """McNemar's test per pair; every difference is named by its direction ("CBAM − Original": first − second)."""
+def mcnemar_by_seed(study: Study, tests: list[dict]) -> pd.DataFrame:
+    """Secondary evidence: McNemar's p-value of every pair on each seed's two models."""
     rows = []
-    for a, b in ordered_pairs(list(correct)):
-        result = mcnemar(correct[b], correct[a])
-        rows.append({"difference": f"{title(a)} − {title(b)}",
-                     "accuracy points": f"{100 * (correct[a].mean() - correct[b].mean()):+.2f}",
-                     "images only the first gets right": result["only_b"],
-                     "only the second": result["only_a"],
-                     "test": result["method"], "p-value": f"{result['p_value']:.4g}",
-                     f"at {ALPHA}": describe_p(result["p_value"], ALPHA)})
+    for test in tests:
+        row = {"difference": f"{title(test['first'])} − {title(test['second'])}"}
+        for s in study.seeds:
+            a, b = study.correct[Run(test["first"], s)], study.correct[Run(test["second"], s)]
+            result = mcnemar(b, a)
+            row[f"seed {s}"] = f"{100 * (a.mean() - b.mean()):+.2f} pt, p = {result['p_value']:.3g}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 CAM_COLUMNS = {"deletion_auc": ("deletion AUC ↓", "{:.3f}"), "insertion_auc": ("insertion AUC ↑", "{:.3f}"),
                "average_drop": ("Average Drop % ↓", "{:.1f}"),
-               "increase_in_confidence": ("Increase in Conf. % ↑", "{:.1f}")}
+               "increase_in_confidence": ("Increase in Conf. % ↑", "{:.1f}"), "road": ("ROAD ↑", "{:.3f}")}
 
 
-def cam_table(variants: list[str], methods: list[str]) -> pd.DataFrame:
-    """Each heatmap's scores, then each baseline's with the paired difference heatmap − baseline and its 95% CI."""
+def read_cam(variant: str) -> dict:
+    return read_json(CAM_METRICS_DIR / f"{variant}.json")
+
+
+def _with_ci(value: float, versus: dict, fmt: str) -> str:
+    return (f"{fmt.format(value)} (Δ {fmt.format(versus['difference'])} "
+            f"[{fmt.format(versus['ci_low'])}, {fmt.format(versus['ci_high'])}])")
+
+
+def cam_table(variant: str) -> pd.DataFrame:
+    """Every (layer, method) of one variant: each metric with Δ vs the random baseline and its 95% CI."""
+    cam = read_cam(variant)
     rows = []
-    for variant in variants:
-        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
-        for method in methods:
-            scores = cam[method]
-            rows.append({"variant": title(variant), "heatmap": method,
-                         **{label: fmt.format(scores[key]) for key, (label, fmt) in CAM_COLUMNS.items()}})
-            for name, base in scores["baselines"].items():
-                comparison = scores[f"vs_{name}"]
-                rows.append({"variant": title(variant), "heatmap": f"{name} (Δ {method} − {name} [95% CI])", **{
-                    label: f"{fmt.format(base[key])} (Δ {fmt.format(comparison[key]['difference'])} "
-                           f"[{fmt.format(comparison[key]['ci_low'])}, {fmt.format(comparison[key]['ci_high'])}])"
-                    for key, (label, fmt) in CAM_COLUMNS.items()}})
+    for key, m in cam["maps"].items():
+        sanity = m["sanity"]
+        rows.append({
+            "map": f"**{key}** (chosen)" if key == cam["chosen"] else key,
+            "native": f"{m['resolution'][0]}×{m['resolution'][1]}",
+            **{label: _with_ci(m[metric], m["vs_random"][metric], fmt) for metric, (label, fmt) in CAM_COLUMNS.items()},
+            "beats random / edge": f"{m['wins_vs_random']}/5, "
+                                   f"{sum(beats(m['vs_edge'][k], k) for k in CAM_COLUMNS)}/5",
+            "Spearman, top block randomised": f"{sanity['top_block']:.2f}" + (" ⚑" if sanity["flagged"] else ""),
+            "img/s": f"{m['img_per_s']:.0f}",
+        })
     return pd.DataFrame(rows)
 
 
-def cam_verdicts(variants: list[str], methods: list[str]) -> list[str]:
-    """Per heatmap and baseline, the metrics on which the heatmap beats the baseline by its 95% CI."""
+def chosen_map(variant: str) -> dict:
+    cam = read_cam(variant)
+    return {"key": cam["chosen"], **cam["maps"][cam["chosen"]]}
+
+
+def cam_verdicts(variants: list[str]) -> list[str]:
+    """Per variant: the chosen map, and the metrics on which it beats each baseline by its 95% CI."""
     lines = []
     for variant in variants:
-        cam = read_json(CAM_METRICS_DIR / f"{variant}.json")
-        for method in methods:
-            for name in cam[method]["baselines"]:
-                wins = {key: beats(cam[method][f"vs_{name}"][key], key) for key in CAM_COLUMNS}
-                won = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if won_it]
-                lost = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if not won_it]
-                lines.append(f"- {title(variant)} {method} vs {name}: "
-                             + (f"beats it on {', '.join(won)}" if won else "beats it on no metric")
-                             + (f"; no evidence on {', '.join(lost)}" if lost else "") + ".")
+        chosen = chosen_map(variant)
+        for name in ("random", "edge"):
+            wins = {key: beats(chosen[f"vs_{name}"][key], key) for key in CAM_COLUMNS}
+            won = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if won_it]
+            lost = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if not won_it]
+            lines.append(f"- {title(variant)}, {chosen['key']} ({chosen['resolution'][0]}×{chosen['resolution'][1]}) "
+                         f"vs {name}: " + (f"beats it on {', '.join(won)}" if won else "beats it on no metric")
+                         + (f"; no evidence on {', '.join(lost)}" if lost else "") + ".")
     return lines
 
 
-def report(table: pd.DataFrame, correct: dict[str, np.ndarray], methods: list[str], profile: str) -> str:
-    variants = list(correct)
+def between_variants_section(variants: list[str]) -> list[str]:
+    path = CAM_METRICS_DIR / "variants.json"
+    if len(variants) < 2 or not path.is_file():
+        return []
+    across = read_json(path)
+    rows, verdicts = [], []
+    for pair in across["pairs"]:
+        a, b = title(pair["first"]), title(pair["second"])
+        row = {"difference": f"{a} − {b}"}
+        for metric, (label, fmt) in CAM_COLUMNS.items():
+            d = pair["metrics"][metric]
+            row[label] = (f"{fmt.format(d['difference'])} [{fmt.format(d['ci_low'])}, {fmt.format(d['ci_high'])}] "
+                          f"(adj. [{fmt.format(d['adjusted_low'])}, {fmt.format(d['adjusted_high'])}])")
+            if d["better"] != "neither":
+                verdicts.append(f"{a if d['better'] == 'first' else b} on {label}")
+        rows.append(row)
+        level = pair["metrics"]["road"]["adjusted_level"]
+    lines = ["### Which variant's heatmap is more faithful?", "",
+             "Each variant's chosen map, on the same images (each explaining its own prediction): first − second,",
+             f"with the 95% bootstrap interval over images and the Bonferroni-adjusted one ({100 * level:.2f}%, over",
+             f"{across['comparisons']} comparisons) that the verdict uses.", "",
+             pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), ""]
+    lines.append("- Better by the adjusted interval: " + ("; ".join(verdicts) if verdicts else
+                 "no evidence that any variant's chosen heatmap is more faithful than another's on any metric") + ".")
+    return lines + [""]
+
+
+def _interval(low: float, high: float, scale: float = 1.0, fmt: str = "{:.4f}") -> str:
+    if math.isnan(low):
+        return "n/a"
+    return f"[{fmt.format(scale * low)}, {fmt.format(scale * high)}]"
+
+
+def _p(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3g}"
+
+
+def accuracy_section(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     t = table.rename(index=lambda v: title(v))
-    accuracy = pd.DataFrame({
-        "test accuracy": t["test_accuracy"].map("{:.4f}".format),
-        "95% CI": [f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
-        "test loss": t["test_loss"].map("{:.4f}".format),
+    per_variant = pd.DataFrame({
+        "seeds": t["seeds"].map(str),
+        "test accuracy, mean ± std": [f"{m:.4f} ± {s:.4f}" if not math.isnan(s) else f"{m:.4f}"
+                                      for m, s in zip(t["test_accuracy"], t["test_accuracy_std"])],
+        "min – max": [f"{lo:.4f} – {hi:.4f}" for lo, hi in zip(t["test_accuracy_min"], t["test_accuracy_max"])],
+        "95% CI over seeds": [_interval(lo, hi) for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
+        "95% CI over seeds × images": [_interval(lo, hi) for lo, hi in
+                                       zip(t["test_accuracy_ci_images_low"], t["test_accuracy_ci_images_high"])],
         "params": t["params"].map("{:,}".format),
         "MFLOPs/img": t["mflops_per_image"].map("{:.1f}".format),
         "train min": t["train_minutes"].map("{:.1f}".format),
         "train img/s": t["train_img_per_s"].map("{:.0f}".format),
         "infer img/s": t["inference_img_per_s"].map("{:.0f}".format),
     })
+    per_run = pd.DataFrame({
+        "variant": runs["variant"].map(title), "seed": runs["seed"].map(str),
+        "test accuracy": runs["test_accuracy"].map("{:.4f}".format),
+        "95% CI over images": [_interval(lo, hi) for lo, hi in zip(runs["ci_low"], runs["ci_high"])],
+        "best val accuracy": runs["best_val_accuracy"].map("{:.4f}".format),
+        "epochs": runs["epochs"].map(str), "train min": runs["train_minutes"].map("{:.1f}".format),
+        "train img/s": runs["train_img_per_s"].map("{:.0f}".format), "precision": runs["precision"],
+    })
+    return ["## Test accuracy over training seeds", "",
+            "Each variant is trained once per training seed (initial weights, data order, augmentation); the",
+            "split and the test set are the same for every run. Mean ± standard deviation over seeds; the",
+            "95% CI over seeds is Student's t on the per-seed accuracies; the CI over seeds × images is a",
+            "two-level bootstrap that also resamples the test images (all runs share them, so seed spread",
+            "alone misses that noise).", "",
+            per_variant.to_markdown(disable_numparse=True), "",
+            "### Every run", "", "95% percentile bootstrap interval over the test images.", "",
+            per_run.to_markdown(index=False, disable_numparse=True), ""]
+
+
+def tests_section(tests: list[dict], study: Study) -> list[str]:
+    n_seeds = len(study.seeds)
+    rows = pd.DataFrame([{
+        "difference": f"{title(t['first'])} − {title(t['second'])}",
+        "mean over seeds (pt)": f"{100 * t['difference']:+.2f}",
+        "95% CI over seeds (pt)": _interval(t["ci_low"], t["ci_high"], 100, "{:+.2f}"),
+        "95% CI seeds × images (pt)": _interval(t["ci_images_low"], t["ci_images_high"], 100, "{:+.2f}"),
+        "paired t p": _p(t["t_test_p"]), "Holm (t)": _p(t["t_test_p_holm"]),
+        "sign-flip p": _p(t["permutation_p"]), "Holm (sign-flip)": _p(t["permutation_p_holm"]),
+        "detectable at 80% power (pt)": "n/a" if math.isnan(t["minimum_detectable_difference"])
+        else f"{100 * t['minimum_detectable_difference']:.2f}",
+    } for t in tests])
+    lines = ["## Do the variants differ?", ""]
+    if n_seeds < 2:
+        lines += ["**One training seed per variant: no seed-level evidence either way.** The seed-level tests",
+                  "need two seeds or more (`train.seeds`). McNemar's test below measures test-set sampling",
+                  "noise only, not how much another training seed would move each model.", ""]
+    else:
+        lines += [f"Runs are paired by training seed ({n_seeds} pairs per comparison). The verdict comes from the",
+                  "paired t-test on the per-seed accuracies, Holm-corrected over the "
+                  f"{len(tests)} comparisons at α = {ALPHA}. The exact",
+                  "sign-flip permutation test checks it without assuming normality; with "
+                  f"{n_seeds} seeds its smallest",
+                  f"possible p-value is {smallest_permutation_p(n_seeds):.3g}. \"Detectable\" is the smallest true "
+                  f"difference the t-test would find with {POWER:.0%} power",
+                  f"at the strictest Holm level (α / {len(tests)}), from the measured spread of the paired differences.", "",
+                  rows.to_markdown(index=False, disable_numparse=True), ""]
+        lines += [f"- {t['verdict']}." for t in tests]
+        lines.append("")
+    lines += ["### Secondary: McNemar's test per seed", "",
+              "The two models of one seed on the same test images (exact binomial below 25 discordant images).",
+              "A small p-value here says those two trained models differ, not that the variants do.", "",
+              mcnemar_by_seed(study, tests).to_markdown(index=False, disable_numparse=True), ""]
+    return lines
+
+
+def cost_section(table: pd.DataFrame) -> list[str]:
+    if "params_vs_original" not in table:
+        return []
+    t = table.rename(index=lambda v: title(v))
+    cost = pd.DataFrame({
+        "params vs Original": t["params_vs_original"].map("{:.3f}x".format),
+        "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
+        "train min (mean)": t["train_minutes"].map("{:.1f}".format),
+    })
+    return ["## Cost", "", "Speeds are means over the runs, measured on the machine(s) that trained them.", "",
+            cost.to_markdown(disable_numparse=True), ""]
+
+
+def cam_section(variants: list[str], seed_of_models: int) -> list[str]:
+    if not all((CAM_METRICS_DIR / f"{v}.json").is_file() for v in variants):
+        return []
+    cam = read_cam(variants[0])
+    lines = ["## Heatmaps: which one to trust", "",
+             f"On each variant's training-seed-{seed_of_models} model, {cam['images']} test images (class-balanced), "
+             "each explained for its predicted class.",
+             "Metrics: deletion/insertion AUC of the target probability as pixels are removed/inserted",
+             "most-important-first (mean-colour fill); Average Drop and Increase in Confidence on the image",
+             "multiplied by its map; ROAD = LeRF − MoRF with noisy linear imputation (20-80% removed), a fill",
+             "that does not leak the mask's outline. Baselines, on the same images: `random` = random maps",
+             "drawn at the map's own native resolution and upsampled the same way; `edge` = the image's Sobel",
+             "edge magnitude; for Average Drop and Increase in Confidence each is rescaled to the map's mean",
+             "(its mass). Δ = map − random baseline with a 95% percentile bootstrap interval over images; a map",
+             "beats a baseline on a metric when that interval excludes zero on the better side. Sanity check:",
+             "cascading randomisation from the classifier down to the stem on "
+             f"{cam['sanity_images']} images; Spearman correlation",
+             "between the trained and the randomised model's maps once the top block is randomised "
+             f"(⚑ = {cam['sanity_threshold']} or",
+             "more: the map does not depend enough on what the model learned).", "",
+             f"**Choice rule.** {cam['rule']}", ""]
+    for variant in variants:
+        lines += [f"### {title(variant)}", "", cam_table(variant).to_markdown(index=False, disable_numparse=True), ""]
+    lines += cam_verdicts(variants) + [""]
+    return lines + between_variants_section(variants)
+
+
+def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: Study, profile: str) -> str:
     lines = [f"# Variant comparison (profile `{profile}`)", "",
-             "Accuracy on the held-out CIFAR-10 test set (never used for a training decision); 95% percentile",
-             "bootstrap intervals; speeds measured on the machine that ran the pipeline.", "",
-             accuracy.to_markdown(disable_numparse=True), ""]
-    if "accuracy_vs_original" in t:
-        cost = pd.DataFrame({
-            "accuracy vs Original": t["accuracy_vs_original"].map("{:+.4f}".format),
-            "McNemar p": t["mcnemar_p_vs_original"].map("{:.4g}".format),
-            "params vs Original": t["params_vs_original"].map("{:.3f}x".format),
-            "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
-        })
-        lines += ["## Attention vs Original", "", cost.to_markdown(disable_numparse=True), ""]
-    pairs = pairwise_tests(correct)
-    lines += ["## Do the variants differ?", "",
-              "**One training run per variant: no seed-level evidence either way.** McNemar's test below",
-              "compares these particular trained models on the same test images (exact binomial when fewer",
-              "than 25 images are discordant). It measures test-set sampling noise only, not how much another",
-              "training seed would move each model, so a small p-value here is no evidence that the variant",
-              "is better; that needs several training seeds per variant and a test over seeds.", "",
-              pairs.to_markdown(index=False, disable_numparse=True), ""]
-    for _, row in pairs.iterrows():
-        lines.append(f"- {row['difference']} = {row['accuracy points']} pt on the test set "
-                     f"(McNemar p = {row['p-value']} for these two models).")
-    cams = cam_table(variants, methods)
-    lines += ["", "## Heatmap faithfulness", "",
-              "Target: each image's predicted class. Deletion/insertion AUC of the target probability as pixels",
-              "are removed/inserted most-important-first; Average Drop and Increase in Confidence on the",
-              "image multiplied by its map. Baselines, on the same images: `random` = random heatmaps drawn at",
-              "the CAM's own resolution and upsampled like a CAM; `edge` = the image's Sobel edge magnitude.",
-              "For Average Drop and Increase in Confidence each baseline is rescaled to the CAM's mean (its",
-              "mass), since those two multiply the image by the map. Δ = CAM − baseline, averaged over the",
-              "images, with a 95% percentile bootstrap interval over images; a CAM beats a baseline on a",
-              "metric only when that interval excludes zero on the better side.", "",
-              cams.to_markdown(index=False, disable_numparse=True), ""]
-    lines += cam_verdicts(variants, methods)
+             "Accuracy on the held-out CIFAR-10 test set (never used for a training decision).", ""]
+    lines += accuracy_section(table, runs)
+    lines += tests_section(tests, study)
+    lines += cost_section(table)
+    lines += cam_section(study.variants, study.seeds[0])
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
-"""One training run of one variant: build, compile, fit with resume and curves, and report.
+"""One training run (a variant and a training seed): build, compile, fit with resume and curves, and report.
 
-``train_variant`` is the whole run behind ``python -m src.train``: precision and
+``train_run`` is the whole run behind ``python -m src.train``: precision and
 distribution strategy from the params and the machine, the seeded input stream,
 Keras ``BackupAndRestore`` (a killed run resumes from its last completed epoch) and
 dvclive curves. In a multi-worker run every worker trains; only the chief logs curves
@@ -24,7 +24,7 @@ from src.data.loader import make_dataset, make_train_dataset
 from src.data.prepared import load_split, load_stats
 from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
-from src.paths import CHECKPOINT_DIR, PREPARED_DIR, TRAIN_PLOTS_DIR
+from src.paths import PREPARED_DIR, Run
 from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
@@ -35,16 +35,21 @@ from src.training.runtime import Cluster, choose_precision, cluster_from_env, co
 
 @dataclass
 class TrainingRun:
-    """What a run produced: the trained model, its metrics, and which task of the cluster this was."""
+    """What a run produced: the trained model, its metrics, its dvclive curves (chief only) and its cluster task."""
 
     model: keras.Model
     metrics: dict
     cluster: Cluster
+    curves: Path | None
 
 
-def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARED_DIR) -> TrainingRun:
-    """Train ``variant`` with the ``seed``/``model``/``train`` params on the prepared data."""
-    train_params, seed = params["train"], params["seed"]
+def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -> TrainingRun:
+    """Train ``run.variant`` with the ``model``/``train`` params and training seed ``run.seed``.
+
+    The seed sets the initial weights, the order of the training images and their
+    augmentation; the split (the top-level ``seed``) is the prepared data's.
+    """
+    train_params, seed, variant = params["train"], run.seed, run.variant
     multi_worker = train_params["strategy"] == "multi_worker"
     cluster = cluster_from_env() if multi_worker else Cluster(None, 0, 1)
     strategy = make_strategy(train_params["strategy"])  # first: collective ops need it before other TF work
@@ -72,8 +77,9 @@ def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARE
         if multi_worker:
             prepare_for_fit(model)
 
-    backup_dir = CHECKPOINT_DIR / (variant if cluster.is_chief else f"{variant}-{cluster.name}")
-    resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, params, stats))
+    backup_dir = run.checkpoints if cluster.is_chief else run.checkpoints.with_name(
+        f"{run.checkpoints.name}-{cluster.name}")
+    resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, seed, params, stats))
     aug = train_params["augment"]
     train_ds = make_train_dataset(x_train, y_train, batch_size, train_params["epochs"], start_epoch=resume_epoch,
                                   flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed, num_classes=num_classes)
@@ -86,10 +92,10 @@ def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARE
         timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
     ]
     if cluster.is_chief:
-        timer.live = _start_live(TRAIN_PLOTS_DIR / variant, resume_epoch)
+        timer.live = _start_live(run.live_curves, resume_epoch)
         callbacks.append(DVCLiveCallback(live=timer.live))
     if resume_epoch:
-        print(f"train: resuming {variant} from epoch {resume_epoch + 1} (backup in {backup_dir})", file=sys.stderr)
+        print(f"train: resuming {run.name} from epoch {resume_epoch + 1} (backup in {backup_dir})", file=sys.stderr)
     if train_params["early_stopping_patience"]:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=train_params["early_stopping_patience"],
@@ -112,6 +118,7 @@ def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARE
     img_per_s = steps_per_epoch * batch_size / float(np.median(steady)) if steady else None
     metrics = {
         "variant": variant,
+        "training_seed": seed,
         "params": int(network.count_params()),
         "mflops_per_image": round(flops_per_image(network) / 1e6, 2),
         "epochs": int(resume_epoch + len(history.history.get("loss", []))),
@@ -127,7 +134,7 @@ def train_variant(variant: str, params: dict, prepared_dir: str | Path = PREPARE
         "workers": cluster.workers,
         "environment": environment(f"{stats['source']['kind']}:{stats['source']['format']}", precision),
     }
-    return TrainingRun(network, metrics, cluster)
+    return TrainingRun(network, metrics, cluster, run.live_curves if cluster.is_chief else None)
 
 
 def _start_live(live_dir: Path, resume_epoch: int) -> Live:

@@ -8,10 +8,17 @@ import sys
 from pathlib import Path
 
 
-def run_fingerprint(variant: str, params: dict, stats: dict) -> str:
-    """Hash of everything that makes a backup resumable; any change discards the backup."""
-    relevant = {"variant": variant, "seed": params["seed"], "model": params["model"],
-                "train": {k: v for k, v in params["train"].items() if k != "variants"}, "data": stats}
+def run_fingerprint(variant: str, training_seed: int, params: dict, stats: dict) -> str:
+    """Hash of everything that makes a backup resumable; any change discards the backup.
+
+    Only this run's settings count: adding a seed or tuning another variant's attention
+    leaves the backup usable.
+    """
+    model = {k: v for k, v in params["model"].items() if k != "attention"}
+    relevant = {"variant": variant, "training_seed": training_seed, "seed": params["seed"],
+                "model": {**model, "attention": params["model"]["attention"][variant]},
+                "train": {k: v for k, v in params["train"].items() if k not in ("variants", "seeds")},
+                "data": stats}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from src.explain.cam import CamExplainer, balanced_sample, overlay
+from src.explain.cam import CamExplainer, balanced_sample, blocks, fuse, overlay, upsample
 from src.explain.faithfulness import (
     auc,
     average_drop_increase,
@@ -52,12 +52,15 @@ def bright_images():
     return images
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam"])
 def test_cam_peak_falls_in_the_deciding_patch(bright_images, method):
     model = patch_model()
     assert model.predict(bright_images, verbose=0).argmax(axis=1).tolist() == [1] * 6
-    cams = CamExplainer(model, method)(bright_images, [1] * 6, batch_size=4)
+    explainer = CamExplainer(model, method)
+    cams = explainer(bright_images, [1] * 6, batch_size=4)
     assert cams.shape == (6, 32, 32) and cams.min() >= 0 and cams.max() <= 1
+    native = explainer.native(bright_images, [1] * 6, "stage1_block1_out", batch_size=4)
+    assert native.shape == (6, 32, 32)  # this layer keeps the input's resolution
     for cam in cams:
         row, col = np.unravel_index(cam.argmax(), cam.shape)
         assert 20 <= row < 28 and 4 <= col < 12
@@ -165,3 +168,27 @@ def test_faithfulness_keeps_per_image_scores_and_uses_mass_maps_for_drop_only(br
     assert plain["deletion_auc"] == pytest.approx(plain["per_image"]["deletion_auc"].mean())
     assert halved["deletion_auc"] == plain["deletion_auc"]  # the order of the map decides deletion
     assert halved["average_drop"] > plain["average_drop"]   # its mass decides Average Drop
+    assert halved["road"] == plain["road"] and plain["per_image"]["road"].shape == (len(bright_images),)
+
+
+def test_road_prefers_the_map_of_the_deciding_patch(bright_images):
+    model = patch_model()
+    predict = lambda x: model.predict_on_batch(x)  # noqa: E731
+    classes = np.ones(len(bright_images), int)
+    patch = np.zeros(bright_images.shape[:3], np.float32)
+    patch[:, PATCH[0], PATCH[1]] = 1.0
+    real = faithfulness(predict, bright_images, patch, classes, steps=4)
+    wrong = faithfulness(predict, bright_images, 1.0 - patch, classes, steps=4)
+    assert real["road_morf"] < wrong["road_morf"] and real["road_lerf"] > wrong["road_lerf"]
+    assert real["road"] > wrong["road"] + 0.2
+
+
+def test_upsample_fuse_and_blocks():
+    coarse = np.array([[[0.0, 1.0], [1.0, 0.0]]], np.float32)
+    up = upsample(coarse, (8, 8))
+    assert up.shape == (1, 8, 8) and up.min() == 0.0 and up.max() == pytest.approx(1.0)
+    assert up[0, 0, 7] > 0.9 and up[0, 0, 0] < 0.1
+    fused = fuse([coarse, np.ones((1, 4, 4), np.float32)], (8, 8))
+    np.testing.assert_allclose(fused, up, atol=1e-6)  # a flat map adds nothing after rescaling
+    drawn = blocks(coarse[0], (8, 8))
+    assert drawn.shape == (8, 8) and (drawn[:4, 4:] == 1.0).all() and (drawn[:4, :4] == 0.0).all()

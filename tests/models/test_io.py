@@ -51,11 +51,12 @@ def test_to_reference_keeps_weights_and_function():
 
 
 def test_missing_and_damaged_models(tmp_path):
-    with pytest.raises(DataError, match=r"no trained model; run `dvc repro train@se`"):
-        load_variant("se", tmp_path)
-    model_path("se", tmp_path).write_bytes(b"not a zip")
+    with pytest.raises(DataError, match=r"se/seed3.keras: no trained model; run `dvc repro train@se-3`"):
+        load_variant("se", 3, tmp_path)
+    model_path("se", 3, tmp_path).parent.mkdir()
+    model_path("se", 3, tmp_path).write_bytes(b"not a zip")
     with pytest.raises(DataError, match="cannot load model"):
-        load_variant("se", tmp_path)
+        load_variant("se", 3, tmp_path)
 
 
 def test_load_variant_in_float32(tmp_path):
@@ -64,9 +65,10 @@ def test_load_variant_in_float32(tmp_path):
         model = build_resnet(blocks=(1,), width=4, strides=(2,), attention="cbam")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    model.save(model_path("cbam", tmp_path))
-    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in load_variant("cbam", tmp_path).layers}
-    loaded = load_variant("cbam", tmp_path, float32=True)
+    model_path("cbam", 0, tmp_path).parent.mkdir()
+    model.save(model_path("cbam", 0, tmp_path))
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in load_variant("cbam", 0, tmp_path).layers}
+    loaded = load_variant("cbam", 0, tmp_path, float32=True)
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02)

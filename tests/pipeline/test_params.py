@@ -46,7 +46,8 @@ def test_every_profile_is_valid(name):
     ("data.val_fraction", 0, r"data.val_fraction = 0 is invalid"),
     ("train.variants", ["original", "resnext"], r"train.variants = \['original', 'resnext'\] is invalid; "
                                                  r"it must be a non-empty list without repeats, drawn from: original"),
-    ("gradcam.methods", ["scorecam"], r"gradcam.methods = \['scorecam'\] is invalid; .*gradcam, gradcam\+\+"),
+    ("gradcam.methods", ["ablationcam"], r"gradcam.methods = \['ablationcam'\] is invalid; .*gradcam\+\+, layercam"),
+    ("gradcam.layers", ["stage9"], r"gradcam.layers = \['stage9'\] is invalid; .*stage8, fused"),
     ("profile", "huge", r"profile = 'huge' is invalid; it must be one of: smoke, cpu, full, seed"),
     ("model.width", 0, r"model.width = 0 is invalid; it must be an integer >= 1"),
     ("model.blocks", [3, 0, 6, 3], r"model.blocks = \[3, 0, 6, 3\] is invalid"),
@@ -80,6 +81,12 @@ def test_every_profile_is_valid(name):
     ("gradcam.faithfulness_per_class", 31, r"gradcam.faithfulness_per_class = 31 is invalid; the test split has 30"),
     ("gradcam.user_images", "no/such/folder", r"gradcam.user_images = 'no/such/folder' is invalid; it must be a dir"),
     ("train.variants", [{"a": 1}], r"train.variants = \[\{'a': 1\}\] is invalid"),
+    ("gradcam.layers", ["stage1", "stage5"], r"the network has 4 stages \(model.blocks\), so stage5 does not"),
+    ("gradcam.layers", ["stage2", "fused"], r"'fused' combines the listed stages, so it needs at least two"),
+    ("gradcam.sanity_per_class", 4, r"gradcam.sanity_per_class = 4 is invalid; it must not exceed "
+                                    r"gradcam.faithfulness_per_class = 3"),
+    ("train.seeds", [1, 1], r"train.seeds = \[1, 1\] is invalid; it must be a non-empty list of at most 100 different"),
+    ("train.seeds", [], r"train.seeds = \[\] is invalid"),
     ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored, multi_worker"),
 ])
 def test_bad_values_are_named(good, key, value, expected):
@@ -133,8 +140,8 @@ def test_profile_overlay_cannot_invent_keys():
 def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
-    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se"],
-              ["src.evaluate", "--variant", "se"], ["src.gradcam"], ["src.compare"]]
+    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se", "--seed", "0"],
+              ["src.evaluate", "--variant", "se", "--seed", "0"], ["src.gradcam"], ["src.compare"]]
     for module, *extra in stages:
         proc = subprocess.run([sys.executable, "-m", module, *extra, "--params", str(params)], cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)

@@ -1,22 +1,54 @@
-"""The compare report names every difference by its direction and reads one-run tests for what they are."""
+"""The compare report on a small fake study: directions, verdicts over seeds, and one seed read for what it is."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 
-from src.report.tables import ordered_pairs, pairwise_tests
-
-
-def test_differences_are_taken_against_original_whatever_the_order():
-    assert ordered_pairs(["se", "original"]) == [("se", "original")]
-    assert ordered_pairs(["original", "se", "cbam"]) == [("se", "original"), ("cbam", "original"), ("cbam", "se")]
-    assert ordered_pairs(["cbam", "se"]) == [("se", "cbam")]
+from src.paths import Run
+from src.report.tables import Study, comparison_table, report, run_table
 
 
-def test_a_worse_variant_gets_a_negative_difference():
-    labels = np.arange(100)
-    original = labels < 60      # 60% right
-    se = labels < 57            # 57% right, a subset of Original's
-    table = pairwise_tests({"se": se, "original": original})
-    row = table.iloc[0]
-    assert row["difference"] == "SE − Original" and row["accuracy points"] == "-3.00"
-    assert row["images only the first gets right"] == 0 and row["only the second"] == 3
+def fake_study(root, accuracies: dict[str, list[float]], images: int = 400) -> Study:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, images)
+    for variant, values in accuracies.items():
+        for seed, accuracy in enumerate(values):
+            run = Run(variant, seed)
+            right = np.arange(images) < round(accuracy * images)
+            predicted = np.where(right, labels, (labels + 1) % 10)
+            probs = np.eye(10)[predicted] * 0.9 + 0.01
+            for path in (run.predictions, run.train_metrics, run.test_metrics):
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(root / run.predictions, probs=probs, labels=labels)
+            (root / run.train_metrics).write_text(json.dumps({
+                "best_val_accuracy": accuracy, "params": 100 + len(variant), "mflops_per_image": 1.0, "epochs": 3,
+                "train_minutes": 1.0, "train_img_per_s": 1000.0 - 10 * len(variant), "precision": "float32"}))
+            (root / run.test_metrics).write_text(json.dumps({
+                "accuracy": float(right.mean()), "loss": 1.0, "inference_img_per_s": 5000.0,
+                "per_class_accuracy": {str(k): 0.5 for k in range(10)}}))
+    return Study.load(list(accuracies), list(range(len(next(iter(accuracies.values()))))))
+
+
+def test_a_worse_variant_gets_a_negative_difference_over_seeds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81, 0.82], "se": [0.75, 0.77, 0.76]})
+    table, tests = comparison_table(study, seed=0)
+    assert table.loc["se", "accuracy_vs_original"] == pytest.approx(-0.05)
+    assert table.loc["se", "test_accuracy_ci_low"] < table.loc["se", "test_accuracy"] < \
+        table.loc["se", "test_accuracy_ci_high"]
+    assert tests[0]["first"] == "se" and tests[0]["ci_images_high"] < 0
+    text = report(table, run_table(study, 0), tests, study, "smoke")
+    assert "SE − Original = -5.00 pt: evidence that Original is more accurate" in text
+    assert "| SE        | 2      | 0.7600" in text  # every run has its row
+    assert "One training seed" not in text
+
+
+def test_one_seed_gives_no_seed_level_verdict(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80], "cbam": [0.85]})
+    table, tests = comparison_table(study, seed=0)
+    text = report(table, run_table(study, 0), tests, study, "smoke")
+    assert "One training seed per variant: no seed-level evidence either way" in text
+    assert "CBAM − Original" in text and "evidence that" not in text

@@ -40,7 +40,7 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path: Path):
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se"], cwd=workdir, env=env,
+        procs.append(subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se", "--seed", "0"], cwd=workdir, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     for proc in procs:
@@ -54,9 +54,9 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path: Path):
         results.append(out)
 
     chief, worker = tmp_path / "machine0", tmp_path / "machine1"
-    metrics = json.loads((chief / "metrics/train/se.json").read_text())
+    metrics = json.loads((chief / "metrics/train/se/seed0.json").read_text())
     assert metrics["workers"] == 2 and metrics["epochs"] == 2
-    assert (chief / "models/se.keras").is_file() and (chief / "plots/train/se").is_dir()
+    assert (chief / "models/se/seed0.keras").is_file() and (chief / "plots/train/se/seed0").is_dir()
     assert not [name for name in OUTPUTS if (worker / name).exists()], "a non-chief worker wrote outputs"
     assert not (worker / "checkpoints").exists() or not any((worker / "checkpoints").iterdir())
     # Both workers hold the same synchronised model: the same validation accuracy, to the digit.

@@ -1,0 +1,211 @@
+"""Which heatmap to trust: every layer x method measured, sanity-checked, and the most faithful chosen by a rule.
+
+For one trained model, ``measure`` computes each method's maps at each listed stage
+(16x16 ... 2x2 in the ``cpu`` network) and their multi-layer fusion, and scores every
+(layer, method) on five faithfulness metrics against two baselines on the same images
+(src/explain/faithfulness.py): a random map drawn at that map's native resolution and the
+image's Sobel edges. ``randomization`` runs the cascading model-parameter randomisation
+test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``);
+``between_variants`` compares the chosen maps of two variants on the same images.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from scipy import stats
+
+from src.explain.cam import FUSED, CamExplainer, fuse, stage_layer, upsample
+from src.explain.faithfulness import edge_maps, faithfulness, matched_mass, order_scores, random_maps
+from src.explain.significance import LOWER_IS_BETTER, beats, paired_difference
+
+METRICS = tuple(LOWER_IS_BETTER)  # deletion, insertion, Average Drop, Increase in Confidence, ROAD
+BASELINES = ("random", "edge")
+SANITY_THRESHOLD = 0.5
+TOP_BLOCK_STEP = "top block"
+CHOICE_RULE = (
+    "Among the maps that pass the randomisation check (Spearman < {threshold} once the top block is "
+    "randomised), the one that beats its random baseline on the most of the five metrics (95% CI of the "
+    "paired difference excluding zero); ties go to the best mean rank over the five metrics, then to the "
+    "finer native resolution."
+)
+
+
+@dataclass
+class MapResult:
+    """One (layer, method): its maps, scores, paired differences with the baselines, speed, sanity."""
+
+    layer: str
+    method: str
+    stage: str                        # the stage whose resolution the map has (the finest one for "fused")
+    resolution: tuple[int, int]
+    maps: np.ndarray                  # (N, H, W) at the input size
+    native: np.ndarray                # (N, h, w) at the layer's resolution
+    scores: dict
+    baselines: dict = field(default_factory=dict)
+    versus: dict = field(default_factory=dict)
+    img_per_s: float = 0.0
+    sanity: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.method}"
+
+    def wins(self, baseline: str = "random") -> int:
+        return sum(beats(self.versus[baseline][metric], metric) for metric in METRICS)
+
+    def summary(self) -> dict:
+        """What goes into metrics/cam: means, baselines' means, paired differences, speed, sanity."""
+        def means(scores: dict) -> dict:
+            return {k: v for k, v in scores.items() if k != "per_image" and not k.endswith("_curve")}
+
+        return {"layer": self.layer, "method": self.method, "resolution": list(self.resolution),
+                **means(self.scores), "img_per_s": round(self.img_per_s, 1),
+                "baselines": {name: means(b) for name, b in self.baselines.items()},
+                **{f"vs_{name}": v for name, v in self.versus.items()}, "sanity": self.sanity,
+                "wins_vs_random": self.wins()}
+
+
+def _native_maps(model: keras.Model, method: str, layers: list[str], images: np.ndarray, classes: np.ndarray,
+                 batch_size: int, clone: bool = True) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Per stage layer: native maps and img/s (the fused map's time is the sum of its stages')."""
+    explainer = CamExplainer(model, method, clone=clone)
+    stages = [layer for layer in layers if layer != FUSED]
+    explainer.native(images[:batch_size], classes[:batch_size], stage_layer(model, stages[0]), batch_size)  # warm-up
+    natives, seconds = {}, {}
+    for layer in stages:
+        start = time.perf_counter()
+        natives[layer] = explainer.native(images, classes, stage_layer(model, layer), batch_size)
+        seconds[layer] = time.perf_counter() - start
+    if FUSED in layers:
+        seconds[FUSED] = sum(seconds.values())
+    return natives, {layer: len(images) / max(s, 1e-9) for layer, s in seconds.items()}
+
+
+def measure(model: keras.Model, methods: list[str], layers: list[str], images: np.ndarray, probs: np.ndarray,
+            steps: int, batch_size: int, seed: int) -> list[MapResult]:
+    """Every (layer, method)'s maps of the predicted class, scored against the random and edge baselines."""
+    predicted = probs.argmax(axis=1)
+    size = images.shape[1:3]
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return model.predict_on_batch(x)
+
+    edge = edge_maps(images)
+    edge_order = order_scores(predict, images, edge, predicted, steps, seed)
+    random_by_grid: dict[tuple, tuple[np.ndarray, dict]] = {}  # one random baseline per native resolution
+    results = []
+    for method in methods:
+        natives, rates = _native_maps(model, method, layers, images, predicted, batch_size)
+        for layer in layers:
+            stage = max(natives, key=lambda name: natives[name].shape[1]) if layer == FUSED else layer
+            native = natives[stage]
+            grid = native.shape[1:3]
+            maps = fuse(list(natives.values()), size) if layer == FUSED else upsample(native, size)
+            result = MapResult(layer, method, stage, tuple(grid), maps, native,
+                               faithfulness(predict, images, maps, predicted, steps, seed=seed), img_per_s=rates[layer])
+            if grid not in random_by_grid:
+                random = random_maps(maps.shape, seed, grid)
+                random_by_grid[grid] = (random, order_scores(predict, images, random, predicted, steps, seed))
+            baseline_maps = {"random": random_by_grid[grid][0], "edge": edge}
+            order = {"random": random_by_grid[grid][1], "edge": edge_order}
+            for name in BASELINES:
+                result.baselines[name] = faithfulness(predict, images, baseline_maps[name], predicted, steps,
+                                                      mass_maps=matched_mass(baseline_maps[name], maps),
+                                                      order=order[name])
+                result.versus[name] = {
+                    metric: paired_difference(result.scores["per_image"][metric],
+                                              result.baselines[name]["per_image"][metric], seed)
+                    for metric in METRICS}
+            results.append(result)
+    return results
+
+
+def randomization_steps(model: keras.Model) -> list[tuple[str, list[str]]]:
+    """Cascading groups, top first: the classifier, then each stage from the deepest, then the stem."""
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    stages = sorted({name.split("_")[0] for name in weighted if name.startswith("stage")},
+                    key=lambda s: int(s.replace("stage", "")), reverse=True)
+    groups = [("classifier", [n for n in weighted if not n.startswith(("stage", "stem"))])]
+    for position, stage in enumerate(stages):
+        name = TOP_BLOCK_STEP if position == 0 else stage
+        groups.append((name, [n for n in weighted if n.startswith(f"{stage}_")]))
+    groups.append(("stem", [n for n in weighted if n.startswith("stem")]))
+    return [(name, names) for name, names in groups if names]
+
+
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each pair of maps over their pixels; a constant map counts as 0."""
+    a = stats.rankdata(first.reshape(len(first), -1), axis=1)
+    b = stats.rankdata(second.reshape(len(second), -1), axis=1)
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.where(denominator > 0, (a * b).sum(axis=1) / np.maximum(denominator, 1e-12), 0.0)
+
+
+def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarray, images: np.ndarray,
+                  classes: np.ndarray, batch_size: int, seed: int) -> None:
+    """Cascading randomisation: per step, the mean Spearman correlation of every map with the trained model's.
+
+    Each step re-initialises one more group of layers (from the top) with their initializers,
+    keeping the target class; writes ``sanity`` into every result, flagging maps that stay
+    correlated at or above SANITY_THRESHOLD once the top block is randomised.
+    """
+    keras.utils.set_random_seed(seed)
+    fresh = keras.models.clone_model(model)  # the same network with newly initialised weights
+    randomized = keras.models.clone_model(model)
+    randomized.set_weights(model.get_weights())
+    methods = list(dict.fromkeys(r.method for r in results))
+    layers = list(dict.fromkeys(r.layer for r in results))
+    size = images.shape[1:3]
+    curves: dict[str, dict[str, float]] = {r.key: {} for r in results}
+    for step, names in randomization_steps(model):
+        for name in names:
+            randomized.get_layer(name).set_weights(fresh.get_layer(name).get_weights())
+        for method in methods:
+            natives, _ = _native_maps(randomized, method, layers, images[sample], classes[sample], batch_size,
+                                      clone=False)  # the randomised copy is ours: its softmax may go
+            for result in (r for r in results if r.method == method):
+                maps = fuse(list(natives.values()), size) if result.layer == FUSED else upsample(
+                    natives[result.layer], size)
+                curves[result.key][step] = float(rank_correlation(result.maps[sample], maps).mean())
+    for result in results:
+        at_top = curves[result.key].get(TOP_BLOCK_STEP, float("nan"))
+        result.sanity = {"spearman": curves[result.key], "top_block": at_top,
+                         "flagged": bool(not at_top < SANITY_THRESHOLD)}
+
+
+def choose(results: list[MapResult]) -> MapResult:
+    """The most faithful map by ``CHOICE_RULE``; if every map is flagged, the rule runs over all of them."""
+    eligible = [r for r in results if not r.sanity.get("flagged", False)] or results
+    ranks = {}
+    for metric in METRICS:
+        values = np.array([r.scores[metric] for r in eligible])
+        order = stats.rankdata(values if LOWER_IS_BETTER[metric] else -values)
+        for result, rank in zip(eligible, order):
+            ranks.setdefault(result.key, []).append(rank)
+    return min(eligible, key=lambda r: (-r.wins(), float(np.mean(ranks[r.key])), -r.resolution[0]))
+
+
+def between_variants(first: MapResult, second: MapResult, seed: int, comparisons: int) -> dict:
+    """first − second on each metric over the same images, with the 95% and the Bonferroni-adjusted interval."""
+    level = 1 - 0.05 / max(comparisons, 1)
+    result = {}
+    for metric in METRICS:
+        a, b = first.scores["per_image"][metric], second.scores["per_image"][metric]
+        plain = paired_difference(a, b, seed)
+        adjusted = paired_difference(a, b, seed, level=level)
+        result[metric] = {**plain, "adjusted_low": adjusted["ci_low"], "adjusted_high": adjusted["ci_high"],
+                          "adjusted_level": level, "better": _better(adjusted, metric)}
+    return result
+
+
+def _better(interval: dict, metric: str) -> str:
+    """"first", "second" or "neither": which side the adjusted interval puts the better map on."""
+    if beats(interval, metric):
+        return "first"
+    flipped = {"ci_low": -interval["ci_high"], "ci_high": -interval["ci_low"]}
+    return "second" if beats(flipped, metric) else "neither"

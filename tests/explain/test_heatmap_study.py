@@ -1,0 +1,85 @@
+"""The layer x method study: the choice rule, the randomisation check and the cross-variant comparison."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from src.explain.heatmap_study import METRICS, MapResult, between_variants, choose, measure, randomization, \
+    randomization_steps, rank_correlation
+from src.models.resnet import build_resnet
+
+
+def fake(layer: str, method: str, wins: int, score: float, resolution: int = 8, flagged: bool = False) -> MapResult:
+    """A result that beats random on its first ``wins`` metrics, with every mean score ``score``."""
+    versus = {metric: ({"difference": 0, "ci_low": -1, "ci_high": -0.5} if lower else
+                       {"difference": 0, "ci_low": 0.5, "ci_high": 1}) if i < wins else
+              {"difference": 0, "ci_low": -1, "ci_high": 1}
+              for i, (metric, lower) in enumerate(zip(METRICS, (True, False, True, False, False)))}
+    scores = {metric: (1 - score if metric in ("deletion_auc", "average_drop") else score) for metric in METRICS}
+    return MapResult(layer, method, layer, (resolution, resolution), np.zeros((1, 2, 2)), np.zeros((1, 2, 2)),
+                     scores, versus={"random": versus}, sanity={"flagged": flagged})
+
+
+def test_choice_rule_wins_then_rank_then_resolution_and_skips_flagged_maps():
+    maps = [fake("stage4", "gradcam", 3, 0.9, 2), fake("stage2", "gradcam++", 5, 0.4, 8),
+            fake("stage1", "layercam", 5, 0.9, 16, flagged=True), fake("stage3", "gradcam", 5, 0.6, 4)]
+    assert choose(maps).key == "stage3/gradcam"  # 5 wins; the 16x16 one is flagged; better ranks than stage2
+    tie = [fake("stage3", "gradcam", 5, 0.5, 4), fake("stage2", "gradcam", 5, 0.5, 8)]
+    assert choose(tie).key == "stage2/gradcam"   # same wins and ranks: the finer map
+    all_flagged = [fake("stage1", "gradcam", 2, 0.5, flagged=True), fake("stage2", "gradcam", 4, 0.5, flagged=True)]
+    assert choose(all_flagged).key == "stage2/gradcam"
+
+
+def test_rank_correlation_is_spearman_and_zero_for_a_flat_map():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 4, 4))
+    assert rank_correlation(a, a) == pytest.approx([1, 1, 1])
+    assert rank_correlation(a, -a) == pytest.approx([-1, -1, -1])
+    assert rank_correlation(a, a ** 3) == pytest.approx([1, 1, 1])  # monotone: ranks only
+    assert rank_correlation(a, np.zeros_like(a)).tolist() == [0, 0, 0]
+
+
+def test_cascade_goes_from_the_classifier_down_to_the_stem():
+    model = build_resnet(blocks=(1, 1), width=4, strides=(1, 2), attention="cbam")
+    steps = randomization_steps(model)
+    assert [name for name, _ in steps] == ["classifier", "top block", "stage1", "stem"]
+    assert all(name.startswith("stage2_") for name in steps[1][1]) and steps[0][1] == ["predictions"]
+    everything = {layer.name for layer in model.layers if layer.weights}
+    assert set().union(*(set(names) for _, names in steps)) == everything
+
+
+def test_measure_and_randomize_a_small_network():
+    model = build_resnet(blocks=(1, 1), width=4, strides=(1, 2), attention="se")
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype(np.float32)
+    probs = model.predict(images, verbose=0)
+    results = measure(model, ["gradcam", "layercam"], ["stage1", "stage2", "fused"], images, probs, steps=4,
+                      batch_size=4, seed=0)
+    assert [r.key for r in results] == ["stage1/gradcam", "stage2/gradcam", "fused/gradcam", "stage1/layercam",
+                                        "stage2/layercam", "fused/layercam"]
+    by_key = {r.key: r for r in results}
+    assert by_key["stage2/gradcam"].resolution == (16, 16) and by_key["fused/gradcam"].stage == "stage1"
+    for result in results:
+        assert set(result.versus) == {"random", "edge"} and set(result.versus["random"]) == set(METRICS)
+        assert result.maps.shape == (6, 32, 32) and result.img_per_s > 0
+    randomization(model, results, np.arange(3), images, probs.argmax(axis=1), batch_size=4, seed=0)
+    for result in results:
+        steps = result.sanity["spearman"]
+        assert list(steps) == ["classifier", "top block", "stage1", "stem"]
+        assert all(-1 <= value <= 1 for value in steps.values())
+        assert result.sanity["flagged"] == (not result.sanity["top_block"] < 0.5)
+    summary = results[0].summary()
+    assert summary["layer"] == "stage1" and "vs_random" in summary and "per_image" not in summary
+
+
+def test_between_variants_direction_and_adjusted_interval():
+    rng = np.random.default_rng(0)
+    better, worse = fake("stage2", "gradcam", 5, 0.5), fake("stage2", "gradcam", 5, 0.5)
+    better.scores["per_image"] = {m: rng.normal(0.6 if m != "deletion_auc" else 0.3, 0.05, 200) for m in METRICS}
+    worse.scores["per_image"] = {m: rng.normal(0.5 if m != "deletion_auc" else 0.4, 0.05, 200) for m in METRICS}
+    result = between_variants(better, worse, seed=0, comparisons=15)
+    assert result["insertion_auc"]["difference"] == pytest.approx(0.1, abs=0.02)
+    assert result["insertion_auc"]["better"] == "first" and result["deletion_auc"]["better"] == "first"
+    assert result["average_drop"]["better"] == "second"  # higher drop is worse: the first map loses here
+    d = result["road"]
+    assert d["adjusted_low"] <= d["ci_low"] and d["adjusted_high"] >= d["ci_high"]
+    assert d["adjusted_level"] == pytest.approx(1 - 0.05 / 15)
