@@ -6,10 +6,12 @@ Writes
     95% intervals (over seeds; over seeds x images), cost, the CAM faithfulness scores, and the
     difference from Original with its interval and Holm-corrected seed-level p-values
 - metrics/comparison.md            the report for people: per-variant and per-run tables, the paired
-    tests over seeds with their verdicts, McNemar per seed, cost, heatmap faithfulness
+    tests over seeds with their verdicts, McNemar per seed, cost, the heatmap study (every run's
+    layer x method table, the choice, and the variants' heatmaps compared over seeds and images)
 - plots/compare/                   what `dvc plots show` draws (per-seed accuracy, validation and
     training curves as mean and min-max band over seeds, the confusion matrix pooled over seeds,
     per-class accuracy) and the same views as PNGs
+- plots/cam_curves/<variant>.tsv   the deletion/insertion curves of each variant's heatmap (first seed)
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ import math
 from pipeline.atomic import publish, staging_dir, write_json, write_text
 from pipeline.errors import stage_main
 from pipeline.params import load_params
-from src.paths import COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
+from src.paths import CAM_CURVES_DIR, COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
 from src.report.figures import plot_cam_curves, plot_curves, plot_per_class, plot_seed_accuracy, write_plot_data
-from src.report.tables import Study, comparison_table, report, run_table
+from src.report.tables import HeatmapStudy, Study, comparison_table, report, run_table
 
 
 @stage_main
@@ -31,10 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     study = Study.load(params["train"]["variants"], params["train"]["seeds"])
+    heatmaps = HeatmapStudy.load(study.variants, study.seeds)
 
     runs = run_table(study, params["seed"])
-    table, tests = comparison_table(study, params["seed"])
-    text = report(table, runs, tests, study, params["profile"])
+    table, tests = comparison_table(study, params["seed"], heatmaps)
+    text = report(table, runs, tests, study, heatmaps, params["profile"], params["seed"])
+    curves = {variant: heatmaps.curves(variant) for variant in study.variants}
     # Everything is built in the staging directory first: a failure leaves the old outputs whole.
     with staging_dir("metrics") as out:
         plots, metrics = out / "plots", out / "metrics"
@@ -43,12 +47,16 @@ def main(argv: list[str] | None = None) -> None:
         write_plot_data(study, runs, plots)
         plot_seed_accuracy(runs, plots / "test_accuracy.png")
         plot_curves(study, plots / "val_curves.png")
-        plot_cam_curves(study.variants, plots / "cam_curves.png")
+        plot_cam_curves(curves, plots / "cam_curves.png")
+        (out / "cam_curves").mkdir()
+        for variant, curve in curves.items():
+            curve.to_csv(out / "cam_curves" / f"{variant}.tsv", sep="\t", index=False)
         plot_per_class(study, plots / "per_class.png")
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(metrics / f"{variant}.json", {k: (None if _missing(x) else x) for k, x in row.items()})
         write_text(out / "comparison.md", text)
         publish(plots, COMPARE_PLOTS_DIR)
+        publish(out / "cam_curves", CAM_CURVES_DIR)
         publish(metrics, COMPARE_METRICS_DIR)
         publish(out / "comparison.md", REPORT)
     print(text)

@@ -1,8 +1,8 @@
 """Where every stage reads and writes, relative to the project root (the paths dvc.yaml declares).
 
 A *run* is one variant trained with one training seed; its files sit under
-``<kind>/<variant>/seed<seed>`` so that ``train@<variant>-<seed>`` and
-``evaluate@<variant>-<seed>`` (DVC's matrix names) each own exactly their run's files.
+``<kind>/<variant>/seed<seed>`` so that ``train@``, ``evaluate@`` and ``heatmaps@<variant>-<seed>``
+(DVC's matrix names) each own exactly their run's files.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ TRAIN_METRICS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
 CAM_METRICS_DIR = Path("metrics/cam")
 CAM_CURVES_DIR = Path("plots/cam_curves")
+CAM_SCORES_DIR = Path("data/cam")
 COMPARE_METRICS_DIR = Path("metrics/compare")
 REPORT = Path("metrics/comparison.md")
 TRAIN_PLOTS_DIR = Path("plots/train")
@@ -54,6 +55,16 @@ class Run:
     @property
     def predictions(self) -> Path:
         return PREDICTIONS_DIR / self._leaf.with_suffix(".npz")
+
+    @property
+    def cam_metrics(self) -> Path:
+        """The heatmaps stage's layer x method table and choice."""
+        return CAM_METRICS_DIR / self._leaf.with_suffix(".json")
+
+    @property
+    def cam_scores(self) -> Path:
+        """The heatmaps stage's per-image scores and curves of every map."""
+        return CAM_SCORES_DIR / self._leaf.with_suffix(".npz")
 
     @property
     def train_plots(self) -> Path:

@@ -80,7 +80,7 @@ def test_the_dependency_walk_sees_lazy_and_package_imports():
 
 def test_run_stages_come_from_the_variant_and_seed_lists_and_read_only_their_own_settings():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name in ("train", "evaluate"):
+    for name in ("train", "evaluate", "heatmaps"):
         assert spec[name]["matrix"] == {"variant": "${train.variants}", "seed": "${train.seeds}"}, name
         assert "--variant ${item.variant} --seed ${item.seed}" in spec[name]["cmd"]
     train_params = spec["train"]["params"]
@@ -88,20 +88,21 @@ def test_run_stages_come_from_the_variant_and_seed_lists_and_read_only_their_own
     # Neither a whole section nor the lists of variants and seeds: adding CBAM settings, a variant or a
     # seed retrains nothing else.
     assert not {"model", "train", "model.attention", "train.variants", "train.seeds"} & set(train_params)
-    assert not {"train.variants", "train.seeds"} & set(spec["evaluate"]["params"])
+    for name in ("evaluate", "heatmaps"):
+        assert not {"train.variants", "train.seeds"} & set(spec[name]["params"]), name
 
 
 def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
     # DVC saves a stage to the run cache only when every output is cached and none persists;
     # that is what lets `dvc pull --run-cache` bring another machine's seeds without retraining.
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name in ("train", "evaluate"):
+    for name in ("train", "evaluate", "heatmaps"):
         for out in spec[name]["outs"]:
             assert isinstance(out, str), f"{name}: {out} is not a plain cached output"
 
 
-STAGE_SCRIPTS = {"src.download", "src.preprocess", "src.train", "src.evaluate", "src.gradcam", "src.compare",
-                 "src.predict"}
+STAGE_SCRIPTS = {"src.download", "src.preprocess", "src.train", "src.evaluate", "src.heatmaps", "src.gradcam",
+                 "src.compare", "src.predict"}
 
 
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for folder in ("src", "benchmarks", "pipeline")

@@ -23,8 +23,8 @@ from tests.conftest import ROOT
 ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 VARIANTS = ("original", "se", "cbam")
 RUNS = tuple(f"{variant}-{seed}" for variant in VARIANTS for seed in (0, 1))
-STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate") for run in RUNS), "gradcam",
-          "compare")
+STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate", "heatmaps") for run in RUNS),
+          "gradcam", "compare")
 # What a normal run must not print: TensorFlow's C++ INFO banners and tf.function retracing warnings.
 NOISE = ("I0000", "cpu_feature_guard", "oneDNN custom operations", "retracing", "Traceback")
 
@@ -80,9 +80,13 @@ def test_smoke_pipeline_end_to_end(tmp_path):
         assert (repo / "models" / variant / "seed1.keras").is_file()
         row = json.loads((repo / "metrics/compare" / f"{variant}.json").read_text())
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
-    assert (repo / "plots/gradcam/gradcam_grid.png").is_file()
+    for figure in ("heatmaps.png", "randomization.png"):
+        assert (repo / "plots/gradcam" / figure).is_file(), figure
+    cam = json.loads((repo / "metrics/cam/cbam/seed1.json").read_text())
+    assert cam["chosen"] in cam["maps"] and "road" in cam["maps"][cam["chosen"]]
     assert "| CBAM" in (repo / "metrics/comparison.md").read_text()
     assert "paired t-test over 2 seeds" in (repo / "metrics/comparison.md").read_text()
+    assert "**Choice rule.**" in (repo / "metrics/comparison.md").read_text()
 
     assert "Data and pipelines are up to date." in run([*dvc, "repro"], repo, env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
@@ -98,6 +102,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     # Experiments: any param through -S; only the stages that depend on it re-run.
     cam_exp = run([*dvc, "exp", "run", "-S", "gradcam.per_class=2", "--name", "more-cams"], repo, env)
     assert "Running stage 'gradcam'" in cam_exp and "Running stage 'train@" not in cam_exp
+    assert "Running stage 'heatmaps@" not in cam_exp  # the grid size is the figures' business only
     assert "Running stage 'preprocess'" not in cam_exp
     # A CBAM setting retrains CBAM alone.
     train_exp = run([*dvc, "exp", "run", "-S", "model.attention.cbam.kernel_size=3", "--name", "cbam-k3"], repo, env)
@@ -125,7 +130,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
 
     run([*dvc, "plots", "show", "-o", "plots_html"], repo, env)
     page = (repo / "plots_html" / "index.html").read_text()
-    for expected in ("Validation accuracy", "Confusion matrix", "gradcam_grid.png", "val_curves.png"):
+    for expected in ("Validation accuracy", "Confusion matrix", "heatmaps.png", "val_curves.png"):
         assert expected in page, expected
     # Offline: the committed template (.dvc/config) carries Vega; nothing is loaded from a CDN.
     assert "vega-embed 6.29.0" in page and "<script src=" not in page and "cdn.jsdelivr" not in page

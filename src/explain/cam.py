@@ -98,6 +98,16 @@ def balanced_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
 
 
+def faithfulness_images(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """The test images every run's heatmaps are measured on: class-balanced, seeded by the top-level ``seed``."""
+    return balanced_sample(labels, per_class, seed + 1)
+
+
+def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Positions of the first ``per_class`` items of each class in ``labels`` (the grid and sanity images)."""
+    return np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in np.unique(labels)])
+
+
 def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """Blend a jet-coloured heatmap onto an RGB uint8 image of the same height and width."""
     heat = matplotlib.colormaps["jet"](np.clip(cam, 0, 1))[..., :3]

@@ -1,8 +1,8 @@
 """Figures of the gradcam stage: the chosen heatmaps at native resolution, the sanity check, the attention's maps.
 
-- ``native_grid``: rows = test images, columns = the input, each variant's chosen heatmap
-  drawn as blocks at its layer's resolution, and CBAM's spatial mask at that stage;
-- ``user_grid``: each variant's chosen heatmap on the user's own images, at their size;
+- ``native_grid``: rows = test images, columns = the input, each variant's heatmap drawn as
+  blocks at its layer's resolution, and CBAM's spatial mask at that stage;
+- ``user_grid``: each variant's heatmap on the user's own images, at their size;
 - ``randomization_figure``: the cascading randomisation curves of every (layer, method);
 - ``se_figure``: SE's mean channel excitation per class at every stage.
 """
@@ -18,8 +18,7 @@ import numpy as np  # noqa: E402
 
 from pipeline.errors import DataError  # noqa: E402
 from src.explain.attention_maps import class_specificity, se_excitations_by_class  # noqa: E402
-from src.explain.cam import FUSED, CamExplainer, blocks, fuse, overlay, stage_layer  # noqa: E402
-from src.explain.heatmap_study import SANITY_THRESHOLD  # noqa: E402
+from src.explain.cam import FUSED, CamExplainer, blocks, fuse, overlay, stage_layer, upsample  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
 from src.models.variants import title  # noqa: E402
 
@@ -53,24 +52,41 @@ def prediction_titles(variant: str, probs: np.ndarray, labels: np.ndarray | None
     return titles
 
 
-def native_grid(out: Path, chosen: dict, images, labels, probs, classes, cbam_masks: dict | None) -> None:
-    """Each variant's chosen heatmap at its native resolution (drawn as blocks, no smoothing) next to the input,
-    and CBAM's own spatial mask at the stage of CBAM's chosen map."""
+def map_stage(key: str, layers: list[str]) -> str:
+    """The stage whose resolution the map ``key`` ("stage2/gradcam", "fused/layercam") has."""
+    layer = key.split("/")[0]
+    stages = [name for name in layers if name != FUSED]
+    return min(stages, key=lambda name: int(name.removeprefix("stage"))) if layer == FUSED else layer
+
+
+def variant_natives(model, key: str, layers: list[str], images, classes, batch_size: int) -> np.ndarray:
+    """The map ``key`` of ``images`` at its native resolution (a fused map: at its finest stage's)."""
+    layer, method = key.split("/")
+    explainer = CamExplainer(model, method)
+    if layer != FUSED:
+        return explainer.native(images, classes, stage_layer(model, layer), batch_size)
+    stages = [name for name in layers if name != FUSED]
+    maps = [explainer.native(images, classes, stage_layer(model, name), batch_size) for name in stages]
+    return fuse(maps, max((m.shape[1:3] for m in maps), key=lambda shape: shape[0]))
+
+
+def native_grid(out: Path, keys: dict, natives: dict, images, labels, probs, classes, cbam_masks: dict | None) -> None:
+    """Each variant's map at its native resolution (drawn as blocks, no smoothing) next to the input,
+    and CBAM's own spatial mask at the stage of CBAM's map."""
     size = images.shape[1:3]
-    cells = {v: [overlay(img, blocks(native, size)) for img, native in zip(images, result.native[:len(images)])]
-             for v, result in chosen.items()}
-    titles = {v: [f"{t}\n{r.layer} {r.method}, {r.resolution[0]}×{r.resolution[1]}"
-                  for t in prediction_titles(v, probs[v], labels, classes)] for v, r in chosen.items()}
+    cells = {v: [overlay(img, blocks(native, size)) for img, native in zip(images, natives[v])] for v in keys}
+    titles = {v: [f"{t}\n{keys[v].replace('/', ' ')}, {natives[v].shape[1]}×{natives[v].shape[2]}"
+                  for t in prediction_titles(v, probs[v], labels, classes)] for v in keys}
     if cbam_masks:
         for stage, masks in cbam_masks.items():
             cells[f"cbam {stage}"] = [overlay(img, blocks(m, size)) for img, m in zip(images, masks)]
             titles[f"cbam {stage}"] = [f"CBAM's own spatial mask\n{stage}, {m.shape[0]}×{m.shape[1]}" for m in masks]
     draw_grid(list(images), [f"true: {classes[k]}" for k in labels], cells, titles,
-              "The chosen heatmap of each variant at its native resolution (class: the prediction)",
+              "Each variant's chosen heatmap at its native resolution (class: the prediction)",
               out / "heatmaps.png")
 
 
-def user_grid(out: Path, models: dict, chosen: dict, layers: list[str], folder: str, classes, batch_size) -> None:
+def user_grid(out: Path, models: dict, keys: dict, layers: list[str], folder: str, classes, batch_size) -> None:
     """Each variant's chosen heatmap of the predicted class on the user's own images, drawn at their original size."""
     try:
         paths = list_images(folder)
@@ -83,7 +99,8 @@ def user_grid(out: Path, models: dict, chosen: dict, layers: list[str], folder: 
     cells, titles = {}, {}
     for variant, model in models.items():
         probs = model.predict(small, verbose=0)
-        cams = chosen_maps(model, chosen[variant], layers, small, probs.argmax(axis=1), batch_size)
+        native = variant_natives(model, keys[variant], layers, small, probs.argmax(axis=1), batch_size)
+        cams = upsample(native, small.shape[1:3])
         cells[variant] = [overlay_on_original(orig, cam) for (orig, _), cam in zip(loaded, cams)]
         titles[variant] = prediction_titles(variant, probs, None, classes)
     (out / "user").mkdir(parents=True, exist_ok=True)
@@ -91,28 +108,20 @@ def user_grid(out: Path, models: dict, chosen: dict, layers: list[str], folder: 
               "Each variant's chosen heatmap of the predicted class on your images", out / "user" / "heatmaps.png")
 
 
-def chosen_maps(model, result, layers: list[str], images, classes, batch_size) -> np.ndarray:
-    """The chosen (layer, method)'s maps at the input size for new images (``layers``: what "fused" fuses)."""
-    explainer = CamExplainer(model, result.method)
-    if result.layer != FUSED:
-        return explainer(images, classes, batch_size, stage_layer(model, result.layer))
-    stages = [layer for layer in layers if layer != FUSED]
-    return fuse([explainer.native(images, classes, stage_layer(model, s), batch_size) for s in stages],
-                images.shape[1:3])
-
-
-def randomization_figure(results: dict, path: Path) -> None:
-    """Spearman correlation with the trained model's map after each cascading randomisation step."""
-    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4), squeeze=False, layout="constrained")
-    for ax, (variant, maps) in zip(axes[0], results.items()):
-        for result in maps:
-            steps = list(result.sanity["spearman"])
-            ax.plot(range(len(steps)), list(result.sanity["spearman"].values()), marker="o", markersize=3,
-                    linestyle="--" if result.sanity["flagged"] else "-", label=result.key)
-        ax.axhline(SANITY_THRESHOLD, color="black", linewidth=0.8)
+def randomization_figure(summaries: dict, path: Path) -> None:
+    """Spearman correlation with the trained model's map after each cascading randomisation step, per variant."""
+    fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 4), squeeze=False,
+                             layout="constrained")
+    for ax, (variant, summary) in zip(axes[0], summaries.items()):
+        for key, scores in summary["maps"].items():
+            sanity = scores["sanity"]
+            steps = list(sanity["spearman"])
+            ax.plot(range(len(steps)), list(sanity["spearman"].values()), marker="o", markersize=3,
+                    linestyle="--" if sanity["flagged"] else "-", label=key)
+        ax.axhline(summary["sanity_threshold"], color="black", linewidth=0.8)
         ax.set_xticks(range(len(steps)), steps, rotation=30, fontsize=7)
         ax.set_ylim(-0.2, 1.05)
-        ax.set_title(f"{title(variant)}: randomised from the top", fontsize=9)
+        ax.set_title(f"{title(variant)} (seed {summary['training_seed']}): randomised from the top", fontsize=9)
         ax.set_ylabel("Spearman with the trained model's map")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncol=2)

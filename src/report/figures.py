@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from pipeline.errors import DataError  # noqa: E402
 from src.explain.results import load_predictions  # noqa: E402
 from src.models.variants import title  # noqa: E402
-from src.paths import CAM_CURVES_DIR, Run  # noqa: E402
+from src.paths import Run  # noqa: E402
 from src.report.tables import Study  # noqa: E402
 
 # The per-epoch curves compare aggregates over seeds: file name -> (dvclive split, metric, axis label).
@@ -112,20 +112,15 @@ def plot_curves(study: Study, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_cam_curves(variants: list[str], path: Path) -> None:
-    """Deletion and insertion curves of each variant's chosen heatmap; random baseline dashed, edges dotted."""
+def plot_cam_curves(curves: dict[str, pd.DataFrame], path: Path) -> None:
+    """Deletion and insertion curves of each variant's heatmap; random baseline dashed, edges dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
-    colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colours = dict(zip(curves, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for col, kind in enumerate(("deletion", "insertion")):
         ax = axes[0, col]
-        for variant in variants:
-            path_tsv = CAM_CURVES_DIR / f"{variant}.tsv"
-            try:
-                curve = pd.read_csv(path_tsv, sep="\t")
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path_tsv}: cannot read ({exc}); run `dvc repro gradcam`") from None
+        for variant, curve in curves.items():
             label = title(variant)
-            ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} chosen map")
+            ax.plot(curve["fraction"], curve[kind], color=colours[variant], label=f"{label} heatmap")
             ax.plot(curve["fraction"], curve[f"random_{kind}"], color=colours[variant], linestyle="--",
                     alpha=0.6, label=f"{label} random")
             ax.plot(curve["fraction"], curve[f"edge_{kind}"], color=colours[variant], linestyle=":",

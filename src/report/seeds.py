@@ -95,12 +95,12 @@ def holm(p_values: list[float]) -> list[float]:
 
 
 def two_level_bootstrap(correct: dict[int, np.ndarray], other: dict[int, np.ndarray] | None = None,
-                        seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """95% percentile interval of a mean accuracy (or of a mean paired difference when ``other`` is given).
+                        seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval at ``level`` of a mean accuracy (or of a mean paired difference when ``other`` is given).
 
     Each resample draws the seeds with replacement and, independently, the test images
     with replacement; every drawn run is scored on the same drawn images, as in the study.
-    ``correct`` maps training seed -> 0/1 vector over the test images.
+    ``correct`` maps training seed -> per-image values (0/1 correctness, or a heatmap score).
     """
     seeds = sorted(correct if other is None else set(correct) & set(other))
     matrix = np.stack([correct[s].astype(np.float64) for s in seeds])
@@ -115,7 +115,8 @@ def two_level_bootstrap(correct: dict[int, np.ndarray], other: dict[int, np.ndar
         per_seed = matrix @ weights.T  # (seeds, count): each run on each resampled test set
         drawn = rng.integers(0, n_seeds, (count, n_seeds))
         estimates[start:start + count] = np.take_along_axis(per_seed.T, drawn, axis=1).mean(axis=1)
-    return float(np.quantile(estimates, 0.025)), float(np.quantile(estimates, 0.975))
+    tail = (1 - level) / 2
+    return float(np.quantile(estimates, tail)), float(np.quantile(estimates, 1 - tail))
 
 
 def paired_comparison(first: dict[int, float], second: dict[int, float]) -> dict[str, float | int]:

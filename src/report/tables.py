@@ -18,11 +18,11 @@ import pandas as pd
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
 from src.explain.significance import beats, bootstrap_accuracy_ci, mcnemar
-from src.models.variants import BASELINE, title
-from src.paths import CAM_METRICS_DIR, Run
+from src.explain.cam_results import load_run, variant_map
+from src.models.variants import BASELINE, ordered_pairs, title
+from src.paths import Run
 from src.report.seeds import ALPHA, POWER, seed_level_tests, smallest_permutation_p, two_level_bootstrap, \
     variant_summary
-
 
 
 def read_json(path: Path) -> dict:
@@ -79,8 +79,8 @@ def run_table(study: Study, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_table(study: Study, seed: int) -> tuple[pd.DataFrame, list[dict]]:
-    """One row per variant (the DVC metrics) and the seed-level test of every pair."""
+def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per variant (the DVC metrics, with its heatmap's means over seeds) and every pair's seed-level test."""
     tests = seed_level_tests({v: study.accuracy(v) for v in study.variants}, BASELINE)
     rows = []
     for variant in study.variants:
@@ -99,12 +99,11 @@ def comparison_table(study: Study, seed: int) -> tuple[pd.DataFrame, list[dict]]
             "train_img_per_s": study.mean(variant, "train", "train_img_per_s"),
             "inference_img_per_s": study.mean(variant, "test", "inference_img_per_s"),
         }
-        if (CAM_METRICS_DIR / f"{variant}.json").is_file():
-            chosen = chosen_map(variant)
-            row["cam_chosen"] = chosen["key"]
-            row["cam_resolution"] = chosen["resolution"][0]
-            row.update({f"cam_{k}": chosen[k] for k in CAM_COLUMNS})
-            row["cam_img_per_s"] = chosen["img_per_s"]
+        if heatmaps is not None:
+            key = heatmaps.keys[variant]
+            row["cam_map"] = key
+            row["cam_resolution"] = heatmaps.summaries[variant][0]["maps"][key]["resolution"][0]
+            row.update({f"cam_{k}": heatmaps.mean(variant, k) for k in (*CAM_COLUMNS, "img_per_s")})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
     if BASELINE in table.index:
@@ -144,8 +143,32 @@ CAM_COLUMNS = {"deletion_auc": ("deletion AUC ↓", "{:.3f}"), "insertion_auc": 
                "increase_in_confidence": ("Increase in Conf. % ↑", "{:.1f}"), "road": ("ROAD ↑", "{:.3f}")}
 
 
-def read_cam(variant: str) -> dict:
-    return read_json(CAM_METRICS_DIR / f"{variant}.json")
+@dataclass
+class HeatmapStudy:
+    """The heatmaps stages' results of every run: summaries, per-image scores, and each variant's map."""
+
+    summaries: dict[str, list[dict]]
+    arrays: dict[str, list[dict]]
+    keys: dict[str, str]
+
+    @classmethod
+    def load(cls, variants: list[str], seeds: list[int]) -> "HeatmapStudy":
+        summaries, arrays = {}, {}
+        for variant in variants:
+            loaded = [load_run(Run(variant, s)) for s in seeds]
+            summaries[variant] = [summary for summary, _ in loaded]
+            arrays[variant] = [scores for _, scores in loaded]
+        return cls(summaries, arrays, {v: variant_map(summaries[v]) for v in variants})
+
+    def mean(self, variant: str, metric: str) -> float:
+        key = self.keys[variant]
+        return float(np.mean([s["maps"][key][metric] for s in self.summaries[variant]]))
+
+    def curves(self, variant: str) -> pd.DataFrame:
+        """The variant's map's mean deletion/insertion curves (and its baselines') on its first seed's model."""
+        curves = self.arrays[variant][0][self.keys[variant]]["curve"]
+        steps = len(curves["deletion"]) - 1
+        return pd.DataFrame({"fraction": np.linspace(0, 1, steps + 1), **{k: v.round(6) for k, v in curves.items()}})
 
 
 def _with_ci(value: float, versus: dict, fmt: str) -> str:
@@ -153,14 +176,13 @@ def _with_ci(value: float, versus: dict, fmt: str) -> str:
             f"[{fmt.format(versus['ci_low'])}, {fmt.format(versus['ci_high'])}])")
 
 
-def cam_table(variant: str) -> pd.DataFrame:
-    """Every (layer, method) of one variant: each metric with Δ vs the random baseline and its 95% CI."""
-    cam = read_cam(variant)
+def cam_table(summary: dict) -> pd.DataFrame:
+    """Every (layer, method) of one run: each metric with Δ vs the random baseline and its 95% CI."""
     rows = []
-    for key, m in cam["maps"].items():
+    for key, m in summary["maps"].items():
         sanity = m["sanity"]
         rows.append({
-            "map": f"**{key}** (chosen)" if key == cam["chosen"] else key,
+            "map": f"**{key}** (chosen)" if key == summary["chosen"] else key,
             "native": f"{m['resolution'][0]}×{m['resolution'][1]}",
             **{label: _with_ci(m[metric], m["vs_random"][metric], fmt) for metric, (label, fmt) in CAM_COLUMNS.items()},
             "beats random / edge": f"{m['wins_vs_random']}/5, "
@@ -171,50 +193,78 @@ def cam_table(variant: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def chosen_map(variant: str) -> dict:
-    cam = read_cam(variant)
-    return {"key": cam["chosen"], **cam["maps"][cam["chosen"]]}
-
-
-def cam_verdicts(variants: list[str]) -> list[str]:
-    """Per variant: the chosen map, and the metrics on which it beats each baseline by its 95% CI."""
+def cam_verdicts(heatmaps: HeatmapStudy) -> list[str]:
+    """Per variant: its map, and per run the metrics on which it beats each baseline by its 95% CI."""
     lines = []
-    for variant in variants:
-        chosen = chosen_map(variant)
+    for variant, summaries in heatmaps.summaries.items():
+        key = heatmaps.keys[variant]
+        chosen = ", ".join(f"seed {s['training_seed']}: {s['chosen']}" for s in summaries)
+        lines.append(f"- **{title(variant)}**: the rule chose {chosen}; the variant's map is **{key}** "
+                     f"({summaries[0]['maps'][key]['resolution'][0]}×{summaries[0]['maps'][key]['resolution'][1]}).")
         for name in ("random", "edge"):
-            wins = {key: beats(chosen[f"vs_{name}"][key], key) for key in CAM_COLUMNS}
-            won = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if won_it]
-            lost = [CAM_COLUMNS[key][0] for key, won_it in wins.items() if not won_it]
-            lines.append(f"- {title(variant)}, {chosen['key']} ({chosen['resolution'][0]}×{chosen['resolution'][1]}) "
-                         f"vs {name}: " + (f"beats it on {', '.join(won)}" if won else "beats it on no metric")
-                         + (f"; no evidence on {', '.join(lost)}" if lost else "") + ".")
+            per_run = []
+            for summary in summaries:
+                scores = summary["maps"][key]
+                won = [CAM_COLUMNS[m][0] for m in CAM_COLUMNS if beats(scores[f"vs_{name}"][m], m)]
+                per_run.append(f"seed {summary['training_seed']}: {len(won)}/5"
+                               + (f" ({', '.join(won)})" if 0 < len(won) < 5 else ""))
+            lines.append(f"  - vs {name}: beats it on " + "; ".join(per_run) + ".")
     return lines
 
 
-def between_variants_section(variants: list[str]) -> list[str]:
-    path = CAM_METRICS_DIR / "variants.json"
-    if len(variants) < 2 or not path.is_file():
+def between_variants(heatmaps: HeatmapStudy, seed: int) -> list[dict]:
+    """Each pair's difference (first − second) of its maps' per-image scores, over seeds and images.
+
+    Runs are paired by training seed and the images are the same for every run; the intervals
+    are two-level bootstrap ones (seeds, then images), at 95% and Bonferroni-adjusted over
+    every pair and metric.
+    """
+    pairs = ordered_pairs(list(heatmaps.keys), BASELINE)
+    comparisons = max(len(pairs) * len(CAM_COLUMNS), 1)
+    level = 1 - 0.05 / comparisons
+    rows = []
+    for a, b in pairs:
+        seeds = range(min(len(heatmaps.arrays[a]), len(heatmaps.arrays[b])))
+        row = {"first": a, "second": b, "seeds": len(seeds), "level": level, "comparisons": comparisons}
+        for metric in CAM_COLUMNS:
+            first = {s: heatmaps.arrays[a][s][heatmaps.keys[a]]["per_image"][metric].astype(np.float64) for s in seeds}
+            second = {s: heatmaps.arrays[b][s][heatmaps.keys[b]]["per_image"][metric].astype(np.float64) for s in seeds}
+            low, high = two_level_bootstrap(first, second, seed=seed)
+            adjusted_low, adjusted_high = two_level_bootstrap(first, second, seed=seed, level=level)
+            adjusted = {"ci_low": adjusted_low, "ci_high": adjusted_high}
+            flipped = {"ci_low": -adjusted_high, "ci_high": -adjusted_low}
+            row[metric] = {"difference": float(np.mean([first[s].mean() - second[s].mean() for s in seeds])),
+                           "ci_low": low, "ci_high": high, "adjusted_low": adjusted_low,
+                           "adjusted_high": adjusted_high,
+                           "better": "first" if beats(adjusted, metric) else
+                           "second" if beats(flipped, metric) else "neither"}
+        rows.append(row)
+    return rows
+
+
+def between_variants_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
+    if len(heatmaps.keys) < 2:
         return []
-    across = read_json(path)
-    rows, verdicts = [], []
-    for pair in across["pairs"]:
+    pairs = between_variants(heatmaps, seed)
+    table, verdicts = [], []
+    for pair in pairs:
         a, b = title(pair["first"]), title(pair["second"])
         row = {"difference": f"{a} − {b}"}
         for metric, (label, fmt) in CAM_COLUMNS.items():
-            d = pair["metrics"][metric]
+            d = pair[metric]
             row[label] = (f"{fmt.format(d['difference'])} [{fmt.format(d['ci_low'])}, {fmt.format(d['ci_high'])}] "
                           f"(adj. [{fmt.format(d['adjusted_low'])}, {fmt.format(d['adjusted_high'])}])")
             if d["better"] != "neither":
-                verdicts.append(f"{a if d['better'] == 'first' else b} on {label}")
-        rows.append(row)
-        level = pair["metrics"]["road"]["adjusted_level"]
+                verdicts.append(f"{a if d['better'] == 'first' else b} on {label} ({a} − {b})")
+        table.append(row)
     lines = ["### Which variant's heatmap is more faithful?", "",
-             "Each variant's chosen map, on the same images (each explaining its own prediction): first − second,",
-             f"with the 95% bootstrap interval over images and the Bonferroni-adjusted one ({100 * level:.2f}%, over",
-             f"{across['comparisons']} comparisons) that the verdict uses.", "",
-             pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), ""]
+             "Each variant's map, on the same images (each model explaining its own prediction), runs paired by",
+             f"training seed ({pairs[0]['seeds']} per pair): first − second averaged over seeds and images, with the 95%",
+             "two-level bootstrap interval (seeds, then images) and the Bonferroni-adjusted one "
+             f"({100 * pairs[0]['level']:.2f}%, over {pairs[0]['comparisons']} comparisons) that the verdict uses.", "",
+             pd.DataFrame(table).to_markdown(index=False, disable_numparse=True), ""]
     lines.append("- Better by the adjusted interval: " + ("; ".join(verdicts) if verdicts else
-                 "no evidence that any variant's chosen heatmap is more faithful than another's on any metric") + ".")
+                 "no evidence that any variant's heatmap is more faithful than another's on any metric") + ".")
     return lines + [""]
 
 
@@ -312,13 +362,11 @@ def cost_section(table: pd.DataFrame) -> list[str]:
             cost.to_markdown(disable_numparse=True), ""]
 
 
-def cam_section(variants: list[str], seed_of_models: int) -> list[str]:
-    if not all((CAM_METRICS_DIR / f"{v}.json").is_file() for v in variants):
-        return []
-    cam = read_cam(variants[0])
+def cam_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
+    first = next(iter(heatmaps.summaries.values()))[0]
     lines = ["## Heatmaps: which one to trust", "",
-             f"On each variant's training-seed-{seed_of_models} model, {cam['images']} test images (class-balanced), "
-             "each explained for its predicted class.",
+             f"Every run's model, on the same {first['images']} test images (class-balanced), each explained for its "
+             "predicted class.",
              "Metrics: deletion/insertion AUC of the target probability as pixels are removed/inserted",
              "most-important-first (mean-colour fill); Average Drop and Increase in Confidence on the image",
              "multiplied by its map; ROAD = LeRF − MoRF with noisy linear imputation (20-80% removed), a fill",
@@ -328,22 +376,27 @@ def cam_section(variants: list[str], seed_of_models: int) -> list[str]:
              "(its mass). Δ = map − random baseline with a 95% percentile bootstrap interval over images; a map",
              "beats a baseline on a metric when that interval excludes zero on the better side. Sanity check:",
              "cascading randomisation from the classifier down to the stem on "
-             f"{cam['sanity_images']} images; Spearman correlation",
+             f"{first['sanity_images']} images; Spearman correlation",
              "between the trained and the randomised model's maps once the top block is randomised "
-             f"(⚑ = {cam['sanity_threshold']} or",
+             f"(⚑ = {first['sanity_threshold']} or",
              "more: the map does not depend enough on what the model learned).", "",
-             f"**Choice rule.** {cam['rule']}", ""]
-    for variant in variants:
-        lines += [f"### {title(variant)}", "", cam_table(variant).to_markdown(index=False, disable_numparse=True), ""]
-    lines += cam_verdicts(variants) + [""]
-    return lines + between_variants_section(variants)
+             f"**Choice rule.** {first['rule']} A variant's map is the one chosen in most of its runs "
+             "(ties: more wins over its runs, then the finer map).", ""]
+    for variant, summaries in heatmaps.summaries.items():
+        summary = summaries[0]
+        lines += [f"### {title(variant)} (training seed {summary['training_seed']})", "",
+                  cam_table(summary).to_markdown(index=False, disable_numparse=True), ""]
+    lines += cam_verdicts(heatmaps) + [""]
+    return lines + between_variants_section(heatmaps, seed)
 
 
-def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: Study, profile: str) -> str:
+def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: Study, heatmaps: HeatmapStudy | None,
+           profile: str, seed: int = 0) -> str:
     lines = [f"# Variant comparison (profile `{profile}`)", "",
              "Accuracy on the held-out CIFAR-10 test set (never used for a training decision).", ""]
     lines += accuracy_section(table, runs)
     lines += tests_section(tests, study)
     lines += cost_section(table)
-    lines += cam_section(study.variants, study.seeds[0])
+    if heatmaps is not None:
+        lines += cam_section(heatmaps, seed)
     return "\n".join(lines) + "\n"

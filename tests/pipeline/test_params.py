@@ -141,7 +141,8 @@ def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
     stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se", "--seed", "0"],
-              ["src.evaluate", "--variant", "se", "--seed", "0"], ["src.gradcam"], ["src.compare"]]
+              ["src.evaluate", "--variant", "se", "--seed", "0"], ["src.heatmaps", "--variant", "se", "--seed", "0"],
+              ["src.gradcam"], ["src.compare"]]
     for module, *extra in stages:
         proc = subprocess.run([sys.executable, "-m", module, *extra, "--params", str(params)], cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)

@@ -39,7 +39,7 @@ def test_a_worse_variant_gets_a_negative_difference_over_seeds(tmp_path, monkeyp
     assert table.loc["se", "test_accuracy_ci_low"] < table.loc["se", "test_accuracy"] < \
         table.loc["se", "test_accuracy_ci_high"]
     assert tests[0]["first"] == "se" and tests[0]["ci_images_high"] < 0
-    text = report(table, run_table(study, 0), tests, study, "smoke")
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "SE − Original = -5.00 pt: evidence that Original is more accurate" in text
     assert "| SE        | 2      | 0.7600" in text  # every run has its row
     assert "One training seed" not in text
@@ -49,6 +49,6 @@ def test_one_seed_gives_no_seed_level_verdict(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = fake_study(tmp_path, {"original": [0.80], "cbam": [0.85]})
     table, tests = comparison_table(study, seed=0)
-    text = report(table, run_table(study, 0), tests, study, "smoke")
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "One training seed per variant: no seed-level evidence either way" in text
     assert "CBAM − Original" in text and "evidence that" not in text

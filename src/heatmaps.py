@@ -1,0 +1,76 @@
+"""Stage heatmaps@<variant>-<seed>: which heatmap of one trained run to trust, measured.
+
+    python -m src.heatmaps --variant cbam --seed 0
+
+On ``gradcam.faithfulness_per_class`` test images per class (the same images for every run),
+each explained for the run's predicted class:
+- every (layer, method) of ``gradcam.layers`` x ``gradcam.methods`` (stage outputs and their
+  fusion; Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM) scored on deletion and insertion AUC,
+  Average Drop, Increase in Confidence and ROAD, each against a random baseline at the map's
+  native resolution and an edge (Sobel) baseline, with bootstrap 95% CIs of the paired
+  differences, and its speed;
+- the cascading randomisation sanity check on ``gradcam.sanity_per_class`` images per class;
+- the run's chosen map by the stated rule (src/explain/heatmap_study.py).
+Writes
+- metrics/cam/<variant>/seed<seed>.json  the whole layer x method table, the check, the choice
+- data/cam/<variant>/seed<seed>.npz      per map: the per-image scores and the mean
+  deletion/insertion curves (with its baselines'), read by compare for the cross-variant
+  comparison over seeds and images
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from pipeline.atomic import publish, staging_dir, write_json
+from pipeline.errors import stage_main
+from pipeline.params import VARIANTS, load_params, training_seed
+from src.data.prepared import load_split
+from src.explain.cam import faithfulness_images, first_per_class
+from src.explain.cam_results import run_arrays
+from src.explain.heatmap_study import CHOICE_RULE, SANITY_THRESHOLD, choose, measure, randomization
+from src.explain.results import load_predictions
+from src.models.io import load_variant
+from src.paths import PREPARED_DIR, Run
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", required=True, choices=VARIANTS)
+    parser.add_argument("--seed", required=True, type=training_seed, help="the run's training seed")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--prepared", default=str(PREPARED_DIR))
+    args = parser.parse_args(argv)
+    params, run = load_params(args.params), Run(args.variant, args.seed)
+    cam, seed = params["gradcam"], params["seed"]
+    x_test, y_test = load_split(args.prepared, "test")
+    idx = faithfulness_images(y_test, cam["faithfulness_per_class"], seed)
+    images, labels = x_test[idx], y_test[idx]
+    probs = load_predictions(run)[0][idx]
+    model = load_variant(run.variant, run.seed, float32=True)
+
+    results = measure(model, cam["methods"], cam["layers"], images, probs, cam["faithfulness_steps"],
+                      cam["batch_size"], seed)
+    sanity = first_per_class(labels, cam["sanity_per_class"])
+    randomization(model, results, sanity, images, probs.argmax(axis=1), cam["batch_size"], seed)
+    chosen = choose(results)
+    summary = {"variant": run.variant, "training_seed": run.seed, "images": int(len(idx)),
+               "sanity_images": int(len(sanity)), "sanity_threshold": SANITY_THRESHOLD,
+               "rule": CHOICE_RULE.format(threshold=SANITY_THRESHOLD), "chosen": chosen.key,
+               "maps": {r.key: r.summary() for r in results}}
+    # Both outputs are written in full before either is replaced.
+    with staging_dir("metrics") as out:
+        np.savez(out / "scores.npz", **run_arrays(results))
+        write_json(out / "summary.json", summary)
+        publish(out / "scores.npz", run.cam_scores)
+        publish(out / "summary.json", run.cam_metrics)
+    r = chosen.scores
+    print(f"heatmaps: {run.name} chose {chosen.key} ({chosen.resolution[0]}x{chosen.resolution[1]}, beats random on "
+          f"{chosen.wins()}/5): deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f} "
+          f"ROAD {r['road']:.3f}, {chosen.img_per_s:.0f} img/s")
+
+
+if __name__ == "__main__":
+    main()
