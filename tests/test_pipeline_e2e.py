@@ -137,8 +137,9 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     for title in ("Test accuracy per training seed", "Validation accuracy (mean over seeds, min-max band)"):
         assert title in page, title
 
-    # Seeds on two machines through one DVC remote: from the same commit, B trains seed 2 and shares
-    # it through the remote's run cache; A asks for the same seeds and assembles the study untrained.
+    # Seeds on two machines through one DVC remote: from the same commit, B trains seed 3 (seed 2 was an
+    # experiment above) and shares it through the remote's run cache; A asks for the same seeds and
+    # assembles the study untrained.
     run(["git", "checkout", "--", "."], repo, env)  # back from the last experiment to the smoke study
     shutil.rmtree(repo / "plots_html")
     assert "Running stage 'train@" not in run([*dvc, "repro"], repo, env)  # all in the local run cache
@@ -151,15 +152,15 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     run(["git", "clone", "-q", str(repo), str(machine_b)], tmp_path, env)
     for machine in (machine_b, repo):
         params = yaml.safe_load((machine / "params.yaml").read_text())
-        params["train"]["seeds"] = [0, 1, 2]
+        params["train"]["seeds"] = [0, 1, 3]
         (machine / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     b_out = run([*dvc, "repro", "--pull"], machine_b, env)
     b_trained = sorted(line for line in b_out.splitlines() if line.startswith("Running stage 'train@"))
-    assert b_trained == [f"Running stage 'train@{v}-2':" for v in sorted(VARIANTS)], b_trained
+    assert b_trained == [f"Running stage 'train@{v}-3':" for v in sorted(VARIANTS)], b_trained
     run([*dvc, "push", "--run-cache"], machine_b, env)
     a_out = run([*dvc, "repro", "--pull"], repo, env)
     for kind in ("train", "evaluate", "heatmaps"):
         assert f"Running stage '{kind}@" not in a_out, a_out[-3000:]
-        assert f"Stage '{kind}@se-2' is cached - skipping run" in a_out, kind  # machine B's run
+        assert f"Stage '{kind}@se-3' is cached - skipping run" in a_out, kind  # machine B's run
     report = (repo / "metrics/comparison.md").read_text()
     assert "paired t-test over 3 seeds" in report and "| CBAM      | 2      |" in report
