@@ -163,4 +163,4 @@ def test_smoke_pipeline_end_to_end(tmp_path):
         assert f"Running stage '{kind}@" not in a_out, a_out[-3000:]
         assert f"Stage '{kind}@se-3' is cached - skipping run" in a_out, kind  # machine B's run
     report = (repo / "metrics/comparison.md").read_text()
-    assert "paired t-test over 3 seeds" in report and "| CBAM      | 2      |" in report
+    assert "paired t-test over 3 seeds" in report and "| CBAM      | 3      |" in report  # machine B's run
