@@ -5,8 +5,7 @@ For one trained model, ``measure`` computes each method's maps at each listed st
 (layer, method) on five faithfulness metrics against two baselines on the same images
 (src/explain/faithfulness.py): a random map drawn at that map's native resolution and the
 image's Sobel edges. ``randomization`` runs the cascading model-parameter randomisation
-test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``);
-``between_variants`` compares the chosen maps of two variants on the same images.
+test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``).
 """
 from __future__ import annotations
 
@@ -188,24 +187,3 @@ def choose(results: list[MapResult]) -> MapResult:
         for result, rank in zip(eligible, order):
             ranks.setdefault(result.key, []).append(rank)
     return min(eligible, key=lambda r: (-r.wins(), float(np.mean(ranks[r.key])), -r.resolution[0]))
-
-
-def between_variants(first: MapResult, second: MapResult, seed: int, comparisons: int) -> dict:
-    """first − second on each metric over the same images, with the 95% and the Bonferroni-adjusted interval."""
-    level = 1 - 0.05 / max(comparisons, 1)
-    result = {}
-    for metric in METRICS:
-        a, b = first.scores["per_image"][metric], second.scores["per_image"][metric]
-        plain = paired_difference(a, b, seed)
-        adjusted = paired_difference(a, b, seed, level=level)
-        result[metric] = {**plain, "adjusted_low": adjusted["ci_low"], "adjusted_high": adjusted["ci_high"],
-                          "adjusted_level": level, "better": _better(adjusted, metric)}
-    return result
-
-
-def _better(interval: dict, metric: str) -> str:
-    """"first", "second" or "neither": which side the adjusted interval puts the better map on."""
-    if beats(interval, metric):
-        return "first"
-    flipped = {"ci_low": -interval["ci_high"], "ci_high": -interval["ci_low"]}
-    return "second" if beats(flipped, metric) else "neither"

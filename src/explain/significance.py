@@ -79,3 +79,11 @@ def beats(comparison: dict, metric: str) -> bool:
     if LOWER_IS_BETTER[metric]:
         return comparison["ci_high"] < 0
     return comparison["ci_low"] > 0
+
+
+def better_side(interval: dict, metric: str) -> str:
+    """"first", "second" or "neither": which side of first − second the interval puts the better one on."""
+    if beats(interval, metric):
+        return "first"
+    flipped = {"ci_low": -interval["ci_high"], "ci_high": -interval["ci_low"]}
+    return "second" if beats(flipped, metric) else "neither"

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
-from src.explain.significance import beats, bootstrap_accuracy_ci, mcnemar
+from src.explain.significance import beats, better_side, bootstrap_accuracy_ci, mcnemar
 from src.explain.cam_results import load_run, variant_map
 from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
@@ -231,13 +231,10 @@ def between_variants(heatmaps: HeatmapStudy, seed: int) -> list[dict]:
             second = {s: heatmaps.arrays[b][s][heatmaps.keys[b]]["per_image"][metric].astype(np.float64) for s in seeds}
             low, high = two_level_bootstrap(first, second, seed=seed)
             adjusted_low, adjusted_high = two_level_bootstrap(first, second, seed=seed, level=level)
-            adjusted = {"ci_low": adjusted_low, "ci_high": adjusted_high}
-            flipped = {"ci_low": -adjusted_high, "ci_high": -adjusted_low}
             row[metric] = {"difference": float(np.mean([first[s].mean() - second[s].mean() for s in seeds])),
                            "ci_low": low, "ci_high": high, "adjusted_low": adjusted_low,
                            "adjusted_high": adjusted_high,
-                           "better": "first" if beats(adjusted, metric) else
-                           "second" if beats(flipped, metric) else "neither"}
+                           "better": better_side({"ci_low": adjusted_low, "ci_high": adjusted_high}, metric)}
         rows.append(row)
     return rows
 

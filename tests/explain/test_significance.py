@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from src.explain.significance import beats, bootstrap_accuracy_ci, describe_p, mcnemar, paired_difference
+from src.explain.significance import beats, better_side, bootstrap_accuracy_ci, describe_p, mcnemar, paired_difference
 
 
 def paired(only_a: int, only_b: int, both: int = 50, neither: int = 10):
@@ -69,3 +69,10 @@ def test_no_difference_is_no_evidence_either_way():
     assert not beats(result, "deletion_auc") and not beats(result, "insertion_auc")
     same = paired_difference(np.ones(5), np.zeros(5), seed=0)
     assert same == {"difference": 1.0, "ci_low": 1.0, "ci_high": 1.0} and beats(same, "increase_in_confidence")
+
+
+def test_better_side_follows_each_metrics_direction():
+    above, below, across = {"ci_low": 0.1, "ci_high": 0.2}, {"ci_low": -0.2, "ci_high": -0.1}, {"ci_low": -1, "ci_high": 1}
+    assert better_side(above, "insertion_auc") == "first" and better_side(below, "insertion_auc") == "second"
+    assert better_side(above, "average_drop") == "second"  # a higher drop is worse: the first map loses
+    assert better_side(below, "deletion_auc") == "first" and better_side(across, "road") == "neither"
