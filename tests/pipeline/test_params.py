@@ -132,6 +132,12 @@ def test_profile_roundtrip_and_train_size(tmp_path):
     assert train_size(build_profile("full")) == 45000
 
 
+def test_committed_params_file_is_valid():
+    """`dvc repro` on a fresh clone reads the committed params.yaml: it must hold every key the stages need."""
+    params = load_params(ROOT / "params.yaml")
+    assert params["profile"] in PROFILES
+
+
 def test_profile_overlay_cannot_invent_keys():
     with pytest.raises(ParamsError, match="'train.lrr' does not exist"):
         deep_merge({"train": {"lr": 1}}, {"train": {"lrr": 2}})
