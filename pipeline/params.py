@@ -143,6 +143,7 @@ SCHEMA: dict[str, Rule] = {
     "model.strides": int_list(min_len=1, lo=1, hi=4, max_len=8),
     "model.widen": boolean(),
     "model.stride_conv": choice(registry.STRIDE_CONVS),
+    "model.zero_init_last": boolean(),
     "model.implementation": choice(registry.IMPLEMENTATIONS),
     "train.variants": subset_of(VARIANTS),
     "train.seeds": distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS),

@@ -27,13 +27,15 @@ from src.models.layer_sets import REFERENCE, LayerSet, layer_set
 from src.models.variants import STEMS, STRIDE_CONVS, VARIANTS
 
 
-def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True, impl: LayerSet = REFERENCE):
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True, impl: LayerSet = REFERENCE,
+             zero_gamma: bool = False):
     conv = impl.conv(kernel, stride, x.shape[1])
     x = conv(
         filters, kernel, strides=stride, padding="same", use_bias=False,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
-    x = impl.batch_norm(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    x = impl.batch_norm(momentum=0.9, epsilon=1e-5, gamma_initializer="zeros" if zero_gamma else "ones",
+                        name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
@@ -61,9 +63,14 @@ def bottleneck_block(
     reduction: int = 16,
     cbam_kernel: int = 7,
     stride_conv: str = "3x3",
+    zero_init_last: bool = False,
     impl: LayerSet = REFERENCE,
 ):
-    """One bottleneck residual block; returns the block's output tensor."""
+    """One bottleneck residual block; returns the block's output tensor.
+
+    ``zero_init_last`` starts the branch's last BN scale at zero, so the block starts as
+    its shortcut (Goyal et al. 2017, "Accurate, Large Minibatch SGD", section 5.1).
+    """
     out_channels = width * expansion
     shortcut = x
     if stride != 1 or int(x.shape[-1]) != out_channels:
@@ -72,7 +79,7 @@ def bottleneck_block(
     stride_1x1, stride_3x3 = (stride, 1) if stride_conv == "1x1" else (1, stride)
     y = _conv_bn(x, width, 1, stride_1x1, f"{name}_1", impl=impl)
     y = _conv_bn(y, width, 3, stride_3x3, f"{name}_2", impl=impl)
-    y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False, impl=impl)
+    y = _conv_bn(y, out_channels, 1, 1, f"{name}_3", relu=False, impl=impl, zero_gamma=zero_init_last)
     gate = make_attention(attention, f"{name}_{attention}", reduction=reduction, kernel_size=cbam_kernel, impl=impl)
     if gate is not None:
         y = gate(y)
@@ -93,6 +100,7 @@ def build_resnet(
     strides: Sequence[int] = (1, 2, 2, 2),
     widen: bool = True,
     stride_conv: str = "3x3",
+    zero_init_last: bool = False,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     implementation: str = "reference",
     name: str | None = None,
@@ -101,7 +109,8 @@ def build_resnet(
 
     ``blocks`` gives the number of blocks per stage (ResNet-50: 3, 4, 6, 3),
     ``width`` the bottleneck width of the first stage, doubled per stage when
-    ``widen``; ``attention`` is None, "se" or "cbam". ``normalization`` is the
+    ``widen``; ``attention`` is None, "se" or "cbam"; ``zero_init_last`` starts every
+    residual branch at zero (see ``bottleneck_block``). ``normalization`` is the
     per-channel (mean, std) of the training pixels on the [0, 255] scale; the model
     then takes raw pixels, so a saved model needs no separate preprocessing.
     ``implementation`` picks the layer classes: "reference" (Keras built-ins plus
@@ -139,7 +148,7 @@ def build_resnet(
             x = bottleneck_block(
                 x, stage_width, stage_stride if block == 1 else 1, f"stage{stage}_block{block}",
                 expansion=expansion, attention=attention, reduction=reduction, cbam_kernel=cbam_kernel,
-                stride_conv=stride_conv, impl=impl,
+                stride_conv=stride_conv, zero_init_last=zero_init_last, impl=impl,
             )
 
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -170,6 +179,7 @@ def build_variant(
         strides=model_params["strides"],
         widen=model_params["widen"],
         stride_conv=model_params["stride_conv"],
+        zero_init_last=model_params["zero_init_last"],
         normalization=normalization,
         implementation=model_params["implementation"],
         name=f"resnet_{variant}",

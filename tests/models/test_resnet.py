@@ -99,6 +99,24 @@ def test_seed_stem_keeps_16x16_and_equal_widths():
     assert model.get_layer("stage2_block1_out").output.shape[1:] == (16, 16, 32)
 
 
+@pytest.mark.parametrize("implementation", ["reference", "fast"])
+@pytest.mark.parametrize("attention", [None, "se", "cbam"])
+def test_zero_init_last_starts_every_block_as_its_shortcut(implementation, attention):
+    kwargs = dict(blocks=[2, 1], strides=[1, 2], width=4, attention=attention, implementation=implementation)
+    model = build_resnet(zero_init_last=True, **kwargs)
+    blocks = ["stage1_block1", "stage1_block2", "stage2_block1"]
+    probe = keras.Model(model.input, [model.get_layer(f"{b}_add").input for b in blocks])
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    for shortcut, branch in probe(x):
+        assert np.abs(np.asarray(shortcut)).max() > 0
+        np.testing.assert_array_equal(np.asarray(branch), 0.0)
+    # Only the last BN of each branch starts at zero; by default every scale starts at one.
+    assert not np.any(model.get_layer("stage1_block1_3_bn").gamma.numpy())
+    assert np.all(model.get_layer("stage1_block1_2_bn").gamma.numpy() == 1)
+    default = build_resnet(**kwargs)
+    assert np.all(default.get_layer("stage1_block1_3_bn").gamma.numpy() == 1)
+
+
 def test_normalization_is_inside_the_model():
     model = build_resnet(blocks=[1], strides=[1], width=4, normalization=([100.0] * 3, [50.0] * 3))
     norm = model.get_layer("normalize")
