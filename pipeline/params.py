@@ -300,6 +300,17 @@ def training_seed(text: str) -> int:
     return value
 
 
+def run_stage_arguments(description: str, prepared_default: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of a per-run stage (train, evaluate, heatmaps): which run, which params, which data."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", required=True, choices=VARIANTS)
+    parser.add_argument("--seed", required=True, type=training_seed,
+                        help="the run's training seed (train.seeds lists the study's)")
+    parser.add_argument("--params", default=DEFAULT_PARAMS_FILE)
+    parser.add_argument("--prepared", default=prepared_default, help="the prepared data set (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
 def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:
     """Read and validate a params file; every stage's first call."""
     path = Path(path)

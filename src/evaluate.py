@@ -10,13 +10,11 @@ Writes, for the run:
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from pipeline.atomic import publish, staging_dir, write_json
 from pipeline.errors import stage_main
-from pipeline.params import VARIANTS, load_params, training_seed
+from pipeline.params import load_params, run_stage_arguments
 from src.data.prepared import load_split, load_stats
 from src.evaluation import predict, test_metrics, tta_views
 from src.models.io import load_variant
@@ -25,12 +23,7 @@ from src.paths import PREDICTIONS_DIR, PREPARED_DIR, Run
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=VARIANTS)
-    parser.add_argument("--seed", required=True, type=training_seed, help="the run's training seed")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--prepared", default=str(PREPARED_DIR))
-    args = parser.parse_args(argv)
+    args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params, run = load_params(args.params), Run(args.variant, args.seed)
     x_test, y_test = load_split(args.prepared, "test")
     classes = load_stats(args.prepared)["classes"]

@@ -19,13 +19,11 @@ Writes
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from pipeline.atomic import publish, staging_dir, write_json
 from pipeline.errors import stage_main
-from pipeline.params import VARIANTS, load_params, training_seed
+from pipeline.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
 from src.explain.cam import faithfulness_images, first_per_class
 from src.explain.cam_results import run_arrays
@@ -37,12 +35,7 @@ from src.paths import PREPARED_DIR, Run
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=VARIANTS)
-    parser.add_argument("--seed", required=True, type=training_seed, help="the run's training seed")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--prepared", default=str(PREPARED_DIR))
-    args = parser.parse_args(argv)
+    args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params, run = load_params(args.params), Run(args.variant, args.seed)
     cam, seed = params["gradcam"], params["seed"]
     x_test, y_test = load_split(args.prepared, "test")
@@ -56,8 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     sanity = first_per_class(labels, cam["sanity_per_class"])
     randomization(model, results, sanity, images, probs.argmax(axis=1), cam["batch_size"], seed)
     chosen = choose(results)
-    summary = {"variant": run.variant, "training_seed": run.seed, "images": int(len(idx)),
-               "sanity_images": int(len(sanity)), "sanity_threshold": SANITY_THRESHOLD,
+    summary = {"variant": run.variant, "training_seed": run.seed, "images": len(idx),
+               "sanity_images": len(sanity), "sanity_threshold": SANITY_THRESHOLD,
                "rule": CHOICE_RULE.format(threshold=SANITY_THRESHOLD), "chosen": chosen.key,
                "maps": {r.key: r.summary() for r in results}}
     # Both outputs are written in full before either is replaced.

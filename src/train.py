@@ -15,11 +15,9 @@ only the chief writes these outputs.
 """
 from __future__ import annotations
 
-import argparse
-
 from pipeline.atomic import publish, staging_dir, write_json
 from pipeline.errors import stage_main
-from pipeline.params import VARIANTS, load_params, training_seed
+from pipeline.params import load_params, run_stage_arguments
 from src.models.io import save_model
 from src.paths import PREPARED_DIR, TRAIN_METRICS_DIR, Run
 from src.training.fit import train_run
@@ -27,12 +25,7 @@ from src.training.fit import train_run
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=VARIANTS)
-    parser.add_argument("--seed", required=True, type=training_seed, help="the training seed (train.seeds lists the study's)")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--prepared", default=str(PREPARED_DIR))
-    args = parser.parse_args(argv)
+    args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params = load_params(args.params)
     run = Run(args.variant, args.seed)
     result = train_run(run, params, args.prepared)

@@ -102,7 +102,7 @@ def test_seed_stem_keeps_16x16_and_equal_widths():
 @pytest.mark.parametrize("implementation", ["reference", "fast"])
 @pytest.mark.parametrize("attention", [None, "se", "cbam"])
 def test_zero_init_last_starts_every_block_as_its_shortcut(implementation, attention):
-    kwargs = dict(blocks=[2, 1], strides=[1, 2], width=4, attention=attention, implementation=implementation)
+    kwargs = {"blocks": [2, 1], "strides": [1, 2], "width": 4, "attention": attention, "implementation": implementation}
     model = build_resnet(zero_init_last=True, **kwargs)
     blocks = ["stage1_block1", "stage1_block2", "stage2_block1"]
     probe = keras.Model(model.input, [model.get_layer(f"{b}_add").input for b in blocks])
