@@ -157,6 +157,7 @@ SCHEMA: dict[str, Rule] = {
     "train.schedule": choice(SCHEDULES),
     "train.warmup_epochs": number(ge=0, le=MAX_EPOCHS),
     "train.label_smoothing": number(ge=0, lt=1),
+    "train.stem_whitening": boolean(),
     "train.augment.flip": boolean(),
     "train.augment.crop_pad": integer(lo=0, hi=16),
     "train.precision": choice(PRECISIONS),

@@ -29,8 +29,15 @@ from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
 from src.training.resume import prepare_backup, run_fingerprint
-from src.training.runtime import Cluster, choose_precision, cluster_from_env, configure_runtime, environment, \
-    make_strategy
+from src.training.runtime import (
+    Cluster,
+    choose_precision,
+    cluster_from_env,
+    configure_runtime,
+    environment,
+    make_strategy,
+)
+from src.training.stem_init import whiten_stem
 
 
 @dataclass
@@ -80,6 +87,8 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     backup_dir = run.checkpoints if cluster.is_chief else run.checkpoints.with_name(
         f"{run.checkpoints.name}-{cluster.name}")
     resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, seed, params, stats))
+    if train_params["stem_whitening"] and not resume_epoch:
+        whiten_stem(network, x_train)
     aug = train_params["augment"]
     train_ds = make_train_dataset(x_train, y_train, batch_size, train_params["epochs"], start_epoch=resume_epoch,
                                   flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed, num_classes=num_classes)
