@@ -85,14 +85,17 @@ def test_training_seeds_differ_and_share_the_data(tmp_path):
 
 def test_a_run_is_resumable_whatever_the_other_runs(tmp_path):
     params, stats = tiny_params(), {"classes": list("abcdefghij")}
-    base = run_fingerprint("se", 3, params, stats)
+    base = run_fingerprint("se", 3, params, stats, "float32")
     more_seeds = {**params, "train": {**params["train"], "seeds": [0, 1, 2, 3, 4, 5]}}
     other_variant = yaml.safe_load(yaml.safe_dump(params))
     other_variant["model"]["attention"]["cbam"]["kernel_size"] = 3
-    assert run_fingerprint("se", 3, more_seeds, stats) == base
-    assert run_fingerprint("se", 3, other_variant, stats) == base
-    assert run_fingerprint("se", 4, params, stats) != base
-    assert run_fingerprint("cbam", 3, params, stats) != run_fingerprint("cbam", 3, other_variant, stats)
+    assert run_fingerprint("se", 3, more_seeds, stats, "float32") == base
+    assert run_fingerprint("se", 3, other_variant, stats, "float32") == base
+    assert run_fingerprint("se", 4, params, stats, "float32") != base
+    assert run_fingerprint("cbam", 3, params, stats, "float32") != run_fingerprint("cbam", 3, other_variant, stats,
+                                                                                   "float32")
+    # train.precision: auto resolves per machine; a backup made in float32 does not resume in bfloat16.
+    assert run_fingerprint("se", 3, params, stats, "mixed_bfloat16") != base
 
 
 @pytest.mark.parametrize("seed", ["-1", "4294967296", "x"])

@@ -86,7 +86,7 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
 
     backup_dir = run.checkpoints if cluster.is_chief else run.checkpoints.with_name(
         f"{run.checkpoints.name}-{cluster.name}")
-    resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, seed, params, stats))
+    resume_epoch = prepare_backup(backup_dir, run_fingerprint(variant, seed, params, stats, precision.policy))
     if train_params["stem_whitening"] and not resume_epoch:
         whiten_stem(network, x_train)
     aug = train_params["augment"]

@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 
 
-def run_fingerprint(variant: str, training_seed: int, params: dict, stats: dict) -> str:
+def run_fingerprint(variant: str, training_seed: int, params: dict, stats: dict, precision: str) -> str:
     """Hash of everything that makes a backup resumable; any change discards the backup.
 
     Only this run's settings count: adding a seed or tuning another variant's attention
-    leaves the backup usable.
+    leaves the backup usable. ``precision`` is the resolved dtype policy, not the param:
+    with ``train.precision: auto`` a run killed on a float32 machine must not finish in
+    bfloat16 on another.
     """
     model = {k: v for k, v in params["model"].items() if k != "attention"}
     relevant = {"variant": variant, "training_seed": training_seed, "seed": params["seed"],
                 "model": {**model, "attention": params["model"]["attention"][variant]},
                 "train": {k: v for k, v in params["train"].items() if k not in ("variants", "seeds")},
-                "data": stats}
+                "data": stats, "precision": precision}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
