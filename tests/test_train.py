@@ -16,6 +16,7 @@ import yaml
 
 from pipeline.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
+from src.models.io import load_variant
 from src.training.callbacks import EpochTimer
 from src.training.optim import make_optimizer
 from src.training.resume import run_fingerprint
@@ -81,6 +82,19 @@ def test_training_seeds_differ_and_share_the_data(tmp_path):
     assert zero["training_seed"] == 0 and one["training_seed"] == 1
     assert zero["final_train_accuracy"] != one["final_train_accuracy"]  # other weights and data order
     assert (cwd / "models/se/seed0.keras").is_file() and (cwd / "models/se/seed1.keras").is_file()
+
+
+def test_a_run_starts_from_the_initialisation_levers_it_asks_for(tmp_path):
+    params = tiny_params(epochs=1, lr=1e-9, stem_whitening=True)  # a step this small leaves the start in place
+    params["model"]["zero_init_last"] = True
+    cwd = project(tmp_path, params)
+    proc = run_train(cwd)
+    assert proc.returncode == 0, proc.stderr
+    model = load_variant("se", 0, cwd / "models")
+    stem = model.get_layer("stem_conv").kernel.numpy().reshape(-1, 4)  # width 4: two whitening pairs
+    np.testing.assert_allclose(stem[:, :2], -stem[:, 2:], atol=1e-6)
+    for block in ("stage1_block1", "stage2_block1"):
+        np.testing.assert_allclose(model.get_layer(f"{block}_3_bn").gamma.numpy(), 0, atol=1e-6)
 
 
 def test_a_run_is_resumable_whatever_the_other_runs(tmp_path):
