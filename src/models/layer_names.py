@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import keras
 
+STEM = "stem"                   # the stem's conv/BN/ReLU are stem_conv, stem_bn, stem_relu
+STEM_CONV = f"{STEM}_conv"
+NORMALIZATION = "normalize"     # the in-model pixel normalisation (raw [0, 255] pixels in)
+
 
 def block_output_names(model: keras.Model) -> list[str]:
     """Names of every block's output layer, shallow to deep."""

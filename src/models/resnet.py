@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from src.models.layer_names import NORMALIZATION, STEM
 from src.models.layer_sets import REFERENCE, LayerSet, layer_set
 from src.models.variants import STEMS, STRIDE_CONVS, VARIANTS
 
@@ -134,13 +135,13 @@ def build_resnet(
     if normalization is not None:
         mean, std = normalization
         x = layers.Normalization(
-            mean=list(mean), variance=[s * s for s in std], dtype="float32", name="normalize"
+            mean=list(mean), variance=[s * s for s in std], dtype="float32", name=NORMALIZATION
         )(x)
     if stem == "cifar":
-        x = _conv_bn(x, width, 3, 1, "stem", impl=impl)
+        x = _conv_bn(x, width, 3, 1, STEM, impl=impl)
     else:
-        x = _conv_bn(x, width, 7, 1, "stem", impl=impl)
-        x = layers.MaxPooling2D(2, name="stem_pool")(x)
+        x = _conv_bn(x, width, 7, 1, STEM, impl=impl)
+        x = layers.MaxPooling2D(2, name=f"{STEM}_pool")(x)
 
     for stage, (n_blocks, stage_stride) in enumerate(zip(blocks, strides), start=1):
         stage_width = width * (2 ** (stage - 1) if widen else 1)

@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-STEM_CONV = "stem_conv"
-NORMALIZATION = "normalize"
+from src.models.layer_names import NORMALIZATION, STEM_CONV
+
 EPSILON = 5e-4  # keeps the near-zero-variance directions from exploding (airbench's value)
 
 
