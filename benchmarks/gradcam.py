@@ -1,9 +1,13 @@
-"""Batched CAM throughput per variant, layer and method (params' gradcam.methods and gradcam.layers), as a table.
+"""Batched CAM throughput per variant, implementation, layer and method (params' gradcam.methods and layers).
 
-    python -m benchmarks.gradcam [--images 512] [--batch-size 64]
+    python -m benchmarks.gradcam [--params params.yaml] [--images 512] [--batch-size 64]
+                                 [--implementations reference fast]
 
-Uses the trained models in models/ when they exist, otherwise untrained models of the
-same architecture from params.yaml (the speed is the same).
+Each stage row times that stage's maps alone; the ``fused`` row times the maps of all listed
+stages together (what the heatmaps stage computes: the reference asks tf-keras-vis once per
+stage, the fast path makes them in one pass, src/explain/fast_cam.py). "vs reference" is the
+ratio of the time all methods took, in this run. Uses the trained models in models/ when they
+exist, otherwise untrained models of the same architecture (the speed is the same).
 """
 from __future__ import annotations
 
@@ -15,9 +19,18 @@ import numpy as np
 from benchmarks.args import positive_int
 from pipeline.errors import stage_main
 from pipeline.params import load_params
-from src.explain.cam import FUSED, CamExplainer, stage_layer
+from src.explain.cam import FUSED, cam_explainer, stage_layer
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
+from src.models.variants import IMPLEMENTATIONS
+
+
+def images_per_second(explainer, images: np.ndarray, classes: np.ndarray, layers: list[str], batch: int) -> float:
+    """Maps of ``layers`` per second, after one untimed batch (tracing is not throughput)."""
+    explainer.native_stages(images[:batch], classes[:batch], layers, batch)
+    start = time.perf_counter()
+    explainer.native_stages(images, classes, layers, batch)
+    return len(images) / (time.perf_counter() - start)
 
 
 @stage_main
@@ -26,34 +39,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--images", type=positive_int, default=512)
     parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS,
+                        help="default: the params' model.implementation")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     batch = args.batch_size or params["gradcam"]["batch_size"]
+    implementations = args.implementations or [params["model"]["implementation"]]
     images = np.random.default_rng(0).integers(0, 256, (args.images, 32, 32, 3)).astype(np.float32)
     classes = np.arange(args.images) % 10
-
     methods = params["gradcam"]["methods"]
-    layers = [layer for layer in params["gradcam"]["layers"] if layer != FUSED]
-    print(f"\n{args.images} images, batch {batch}, profile {params['profile']}; img/s of each stage's maps "
-          "(a fused map costs the sum of its stages)\n")
-    print("| variant | model | layer | " + " | ".join(f"{m} img/s" for m in methods) + " |")
-    print("|---|---|---|" + "---:|" * len(methods))
+    stages = [layer for layer in params["gradcam"]["layers"] if layer != FUSED]
+    print(f"\n{args.images} images, batch {batch}, profile {params['profile']}; img/s of each stage's maps alone "
+          f"and of all {len(stages)} stages' maps together ({FUSED})\n")
+    print("| variant | model | implementation | layer | " + " | ".join(f"{m} img/s" for m in methods)
+          + " | vs reference |")
+    print("|---|---|---|---|" + "---:|" * (len(methods) + 1))
     for variant in params["train"]["variants"]:
         seed = params["train"]["seeds"][0]
         trained = model_path(variant, seed).is_file()
-        model = load_variant(variant, seed) if trained else build_variant(variant, params["model"])
-        rates = {layer: [] for layer in layers}
-        for method in methods:
-            explainer = CamExplainer(model, method)
-            for layer in layers:
-                name = stage_layer(model, layer)
-                explainer.native(images[:batch], classes[:batch], name, batch)  # tracing is not throughput
-                start = time.perf_counter()
-                explainer.native(images, classes, name, batch)
-                rates[layer].append(args.images / (time.perf_counter() - start))
-        for layer in layers:
-            print(f"| {variant} | {'trained' if trained else 'untrained'} | {layer} | "
-                  + " | ".join(f"{r:.0f}" for r in rates[layer]) + " |")
+        model = load_variant(variant, seed, float32=True) if trained else build_variant(variant, params["model"])
+        names = {stage: stage_layer(model, stage) for stage in stages}
+        groups = {**{stage: [name] for stage, name in names.items()}, FUSED: list(names.values())}
+        rates = {}
+        for implementation in implementations:
+            for method in methods:
+                explainer = cam_explainer(model, method, implementation)
+                for group, layers in groups.items():
+                    rates[implementation, group, method] = images_per_second(explainer, images, classes, layers, batch)
+        for implementation in implementations:
+            for group in groups:
+                seconds = sum(1 / rates[implementation, group, m] for m in methods)
+                versus = (f"{sum(1 / rates['reference', group, m] for m in methods) / seconds:.2f}x"
+                          if "reference" in implementations else "")
+                print(f"| {variant} | {'trained' if trained else 'untrained'} | {implementation} | {group} | "
+                      + " | ".join(f"{rates[implementation, group, m]:.0f}" for m in methods) + f" | {versus} |")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ each explained for the run's predicted class:
   fusion; Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM) scored on deletion and insertion AUC,
   Average Drop, Increase in Confidence and ROAD, each against a random baseline at the map's
   native resolution and an edge (Sobel) baseline, with bootstrap 95% CIs of the paired
-  differences, and its speed;
+  differences, and its speed (``model.implementation: fast`` computes the maps of all stages
+  in one compiled pass, src/explain/fast_cam.py);
 - the cascading randomisation sanity check on ``gradcam.sanity_per_class`` images per class;
 - the run's chosen map by the stated rule (src/explain/heatmap_study.py).
 Writes
@@ -44,10 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     probs = load_predictions(run)[0][idx]
     model = load_variant(run.variant, run.seed, float32=True)
 
+    implementation = params["model"]["implementation"]
     results = measure(model, cam["methods"], cam["layers"], images, probs, cam["faithfulness_steps"],
-                      cam["batch_size"], seed)
+                      cam["batch_size"], seed, implementation)
     sanity = first_per_class(labels, cam["sanity_per_class"])
-    randomization(model, results, sanity, images, probs.argmax(axis=1), cam["batch_size"], seed)
+    randomization(model, results, sanity, images, probs.argmax(axis=1), cam["batch_size"], seed, implementation)
     chosen = choose(results)
     summary = {"variant": run.variant, "training_seed": run.seed, "images": len(idx),
                "sanity_images": len(sanity), "sanity_threshold": SANITY_THRESHOLD,

@@ -6,9 +6,12 @@ pre-softmax logit of the requested class (the final softmax is swapped for a lin
 activation). ``native`` gives the maps at the layer's own resolution; ``upsample`` brings
 them to the input size the same way for every map and baseline. ``fuse`` is the
 multi-layer map: the mean of several stages' upsampled maps (LayerCAM's use of shallow
-layers for detail, Jiang et al. 2021).
+layers for detail, Jiang et al. 2021). ``cam_explainer`` picks the reference or, with
+``model.implementation: fast``, the fast path of src/explain/fast_cam.py (the same maps).
 """
 from __future__ import annotations
+
+import time
 
 import keras
 import matplotlib
@@ -23,6 +26,7 @@ from tf_keras_vis.utils.scores import CategoricalScore
 
 from src.models.io import float32_model
 from src.models.layer_names import block_output_names, last_conv_layer_name
+from src.models.variants import IMPLEMENTATIONS
 
 METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam, "scorecam": Scorecam}
 FUSED = "fused"  # the pseudo-layer: the mean of the other listed stages' maps
@@ -67,9 +71,10 @@ class CamExplainer:
                batch_size: int = 64) -> np.ndarray:
         """Maps (N, h, w) in [0, 1] at ``layer``'s resolution (default: the deepest block) for ``classes``."""
         images = np.asarray(images, dtype=np.float32)
-        layer = layer or last_conv_layer_name(self.model)
+        layer = layer or self.default_layer()
         classes = [int(c) for c in classes]
-        extra = {"max_N": 64} if self.method == "scorecam" else {}
+        channels = self.model.get_layer(layer).output.shape[-1]
+        extra = {"max_N": min(64, channels)} if self.method == "scorecam" else {}  # Score-CAM's 64 likeliest maps
         maps = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
@@ -82,10 +87,35 @@ class CamExplainer:
             return np.zeros((0, *grid), np.float32)
         return np.clip(np.concatenate(maps), 0.0, 1.0)
 
+    def native_stages(self, images: np.ndarray, classes: np.ndarray | list[int], layers: list[str],
+                      batch_size: int = 64) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Native maps at each of ``layers``, and the seconds each layer's maps took."""
+        maps, seconds = {}, {}
+        for layer in layers:
+            start = time.perf_counter()
+            maps[layer] = self.native(images, classes, layer, batch_size)
+            seconds[layer] = time.perf_counter() - start
+        return maps, seconds
+
+    def default_layer(self) -> str:
+        """The deepest block's output."""
+        return last_conv_layer_name(self.model)
+
     def __call__(self, images: np.ndarray, classes: np.ndarray | list[int], batch_size: int = 64,
                  layer: str | None = None) -> np.ndarray:
         """Maps (N, H, W) in [0, 1] at the input's size."""
         return upsample(self.native(images, classes, layer, batch_size), np.asarray(images).shape[1:3])
+
+
+def cam_explainer(model: keras.Model, method: str, implementation: str = "reference",
+                  clone: bool = True) -> CamExplainer:
+    """The explainer for ``model.implementation``: tf-keras-vis per layer, or one compiled pass for all layers."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
+    if implementation == "fast":
+        from src.explain.fast_cam import FastCamExplainer  # imported only when asked for, like src/models/fast
+        return FastCamExplainer(model, method, clone)
+    return CamExplainer(model, method, clone)
 
 
 def balanced_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from scipy import stats
 
-from src.explain.cam import FUSED, CamExplainer, fuse, stage_layer, upsample
+from src.explain.cam import FUSED, CamExplainer, cam_explainer, fuse, stage_layer, upsample
 from src.explain.faithfulness import edge_maps, faithfulness, matched_mass, order_scores, random_maps
 from src.explain.significance import LOWER_IS_BETTER, beats, paired_difference
 
@@ -67,25 +67,28 @@ class MapResult:
                 "wins_vs_random": self.wins()}
 
 
-def _native_maps(model: keras.Model, method: str, layers: list[str], images: np.ndarray, classes: np.ndarray,
-                 batch_size: int, clone: bool = True) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Per stage layer: native maps and img/s (the fused map's time is the sum of its stages')."""
-    explainer = CamExplainer(model, method, clone=clone)
-    stages = [layer for layer in layers if layer != FUSED]
-    explainer.native(images[:batch_size], classes[:batch_size], stage_layer(model, stages[0]), batch_size)  # warm-up
-    natives, seconds = {}, {}
-    for layer in stages:
-        start = time.perf_counter()
-        natives[layer] = explainer.native(images, classes, stage_layer(model, layer), batch_size)
-        seconds[layer] = time.perf_counter() - start
+def _native_maps(explainer: CamExplainer, layers: list[str], images: np.ndarray, classes: np.ndarray,
+                 batch_size: int, warm_up: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Per stage layer: native maps and img/s (the fused map's: the time all its stages took together)."""
+    names = {layer: stage_layer(explainer.model, layer) for layer in layers if layer != FUSED}
+    if warm_up:  # tracing is not throughput
+        explainer.native_stages(images[:batch_size], classes[:batch_size], list(names.values()), batch_size)
+    start = time.perf_counter()
+    maps, seconds = explainer.native_stages(images, classes, list(names.values()), batch_size)
+    total = time.perf_counter() - start
+    natives = {layer: maps[name] for layer, name in names.items()}
+    seconds = {layer: seconds[name] for layer, name in names.items()}
     if FUSED in layers:
-        seconds[FUSED] = sum(seconds.values())
+        seconds[FUSED] = total
     return natives, {layer: len(images) / max(s, 1e-9) for layer, s in seconds.items()}
 
 
 def measure(model: keras.Model, methods: list[str], layers: list[str], images: np.ndarray, probs: np.ndarray,
-            steps: int, batch_size: int, seed: int) -> list[MapResult]:
-    """Every (layer, method)'s maps of the predicted class, scored against the random and edge baselines."""
+            steps: int, batch_size: int, seed: int, implementation: str = "reference") -> list[MapResult]:
+    """Every (layer, method)'s maps of the predicted class, scored against the random and edge baselines.
+
+    ``implementation`` (``model.implementation``) picks how the maps are computed, not what they are.
+    """
     predicted = probs.argmax(axis=1)
     size = images.shape[1:3]
 
@@ -97,7 +100,8 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
     random_by_grid: dict[tuple, tuple[np.ndarray, dict]] = {}  # one random baseline per native resolution
     results = []
     for method in methods:
-        natives, rates = _native_maps(model, method, layers, images, predicted, batch_size)
+        natives, rates = _native_maps(cam_explainer(model, method, implementation), layers, images, predicted,
+                                      batch_size, warm_up=True)
         for layer in layers:
             stage = max(natives, key=lambda name: natives[name].shape[1]) if layer == FUSED else layer
             native = natives[stage]
@@ -146,7 +150,7 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarray, images: np.ndarray,
-                  classes: np.ndarray, batch_size: int, seed: int) -> None:
+                  classes: np.ndarray, batch_size: int, seed: int, implementation: str = "reference") -> None:
     """Cascading randomisation: per step, the mean Spearman correlation of every map with the trained model's.
 
     Each step re-initialises one more group of layers (from the top) with their initializers,
@@ -159,14 +163,15 @@ def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarr
     randomized.set_weights(model.get_weights())
     methods = list(dict.fromkeys(r.method for r in results))
     layers = list(dict.fromkeys(r.layer for r in results))
+    # The randomised copy is ours, so its softmax may go (no clone); the explainers see each step's new weights.
+    explainers = {method: cam_explainer(randomized, method, implementation, clone=False) for method in methods}
     size = images.shape[1:3]
     curves: dict[str, dict[str, float]] = {r.key: {} for r in results}
     for step, names in randomization_steps(model):
         for name in names:
             randomized.get_layer(name).set_weights(fresh.get_layer(name).get_weights())
         for method in methods:
-            natives, _ = _native_maps(randomized, method, layers, images[sample], classes[sample], batch_size,
-                                      clone=False)  # the randomised copy is ours: its softmax may go
+            natives, _ = _native_maps(explainers[method], layers, images[sample], classes[sample], batch_size)
             for result in (r for r in results if r.method == method):
                 maps = fuse(list(natives.values()), size) if result.layer == FUSED else upsample(
                     natives[result.layer], size)

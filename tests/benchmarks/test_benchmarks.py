@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
-from benchmarks import attention, throughput
+from benchmarks import attention, gradcam, throughput
 from pipeline.params import train_size
 from pipeline.profile import build_profile
 
@@ -68,3 +69,23 @@ def test_attention_benchmark_times_every_attention_layer(capsys):
         reference_ms, fast_ms = float(cells[1]), float(cells[2])
         assert reference_ms > 0 and fast_ms > 0, name
         assert float(cells[3].rstrip("x")) == pytest.approx(reference_ms / fast_ms, rel=0.05, abs=0.01), name
+
+
+def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, capsys):
+    params = build_profile("smoke")
+    params["train"]["variants"] = ["cbam"]
+    params["gradcam"].update(methods=["gradcam", "layercam"], layers=["stage1", "stage2", "fused"])
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    gradcam.main(["--params", str(path), "--images", "6", "--batch-size", "4",
+                  "--implementations", "reference", "fast"])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ")][1:]
+    assert [tuple(row[i] for i in (0, 2, 3)) for row in rows] == [
+        ("cbam", i, layer) for i in ("reference", "fast") for layer in ("stage1", "stage2", "fused")]
+    for row in rows:
+        gradcam_rate, layercam_rate = float(row[4]), float(row[5])
+        assert gradcam_rate > 0 and layercam_rate > 0, row
+        assert row[6].endswith("x") and float(row[6].rstrip("x")) > 0, row
+        if row[2] == "reference":
+            assert row[6] == "1.00x"
