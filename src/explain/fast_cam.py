@@ -98,7 +98,9 @@ def gradient_pass(model: keras.Model, layers: tuple[str, ...]):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(images)
                 *activations, features = extractor(images, training=False)
-                logits = tf.matmul(features, classifier.kernel) + classifier.bias
+                logits = tf.matmul(features, classifier.kernel)
+                if classifier.use_bias:
+                    logits = logits + classifier.bias
                 score = tf.gather(logits, classes, batch_dims=1)
             return activations, tape.gradient(score, activations)
 
