@@ -75,8 +75,33 @@ def run_table(study: Study, seed: int) -> pd.DataFrame:
                          "ci_low": low, "ci_high": high, "test_loss": study.test[run]["loss"],
                          "best_val_accuracy": train["best_val_accuracy"], "epochs": train["epochs"],
                          "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
-                         "precision": train["precision"]})
+                         "precision": train["precision"], "cpu": train.get("environment", {}).get("cpu", "unknown")})
     return pd.DataFrame(rows)
+
+
+def mixed_seeds(runs: pd.DataFrame) -> dict[int, str]:
+    """The seeds whose variants did not all train on one CPU type in one precision, each with what differed.
+
+    Variants are compared seed by seed, so a seed whose runs differ in machine or precision
+    mixes that difference into its paired accuracy difference and speed ratio.
+    """
+    mixed = {}
+    for seed, group in runs.groupby("seed"):
+        setups = sorted(set(zip(group["cpu"], group["precision"])))
+        if len(setups) > 1:
+            mixed[int(seed)] = "; ".join(f"{cpu}, {precision}" for cpu, precision in setups)
+    return mixed
+
+
+def speed_ratio(study: Study, variant: str) -> float:
+    """Geometric mean over seeds of the variant's training speed over Original's on the same seed.
+
+    Runs of one seed are meant to share a machine, so the per-seed ratio cancels the machine;
+    a ratio of speeds averaged over seeds would weight the fastest machine most.
+    """
+    ratios = [study.train[Run(variant, s)]["train_img_per_s"] / study.train[Run(BASELINE, s)]["train_img_per_s"]
+              for s in study.seeds]
+    return float(np.exp(np.mean(np.log(ratios))))
 
 
 def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = None) -> tuple[pd.DataFrame, list[dict]]:
@@ -117,7 +142,7 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
                                 ("minimum_detectable_difference", "detectable_difference_vs_original")):
                 table.loc[variant, column] = test[key] if test else math.nan
         table["params_vs_original"] = table["params"] / base["params"]
-        table["train_speed_vs_original"] = table["train_img_per_s"] / base["train_img_per_s"]
+        table["train_speed_vs_original"] = [speed_ratio(study, v) for v in table.index]
     for test in tests:
         first = {r.seed: study.correct[r] for r in study.runs(test["first"])}
         second = {r.seed: study.correct[r] for r in study.runs(test["second"])}
@@ -355,8 +380,25 @@ def cost_section(table: pd.DataFrame) -> list[str]:
         "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
         "train min (mean)": t["train_minutes"].map("{:.1f}".format),
     })
-    return ["## Cost", "", "Speeds are means over the runs, measured on the machine(s) that trained them.", "",
+    return ["## Cost", "", "Train minutes and img/s are means over the runs, on the machine(s) that trained them "
+            "(\"Where the runs ran\");", "the speed ratio is the geometric mean over seeds of each seed's ratio, "
+            "so that the machine cancels.", "",
             cost.to_markdown(disable_numparse=True), ""]
+
+
+def machines_section(runs: pd.DataFrame) -> list[str]:
+    """Per seed, the CPU type and precision its runs trained on, and which seeds mixed them."""
+    per_seed = runs.groupby("seed").agg(cpu=("cpu", lambda c: ", ".join(sorted(set(c)))),
+                                        precision=("precision", lambda p: ", ".join(sorted(set(p)))))
+    lines = ["## Where the runs ran", "",
+             "Seeds can train on different machines; each seed's variants should share one, so that their",
+             "paired difference and speed ratio compare like with like.", "",
+             per_seed.to_markdown(disable_numparse=True), ""]
+    mixed = mixed_seeds(runs)
+    if mixed:
+        lines += [f"- **Seed {seed}: its variants trained on different setups ({setups}).** Its paired accuracy "
+                  "difference and speed ratio include that difference." for seed, setups in mixed.items()] + [""]
+    return lines
 
 
 def cam_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
@@ -394,6 +436,7 @@ def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: St
     lines += accuracy_section(table, runs)
     lines += tests_section(tests, study)
     lines += cost_section(table)
+    lines += machines_section(runs)
     if heatmaps is not None:
         lines += cam_section(heatmaps, seed)
     return "\n".join(lines) + "\n"

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from src.paths import Run
-from src.report.tables import Study, comparison_table, report, run_table
+from src.report.tables import Study, comparison_table, mixed_seeds, report, run_table
 
 
-def fake_study(root, accuracies: dict[str, list[float]], images: int = 400) -> Study:
+def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setups: dict | None = None) -> Study:
+    """Runs with the given test accuracies; ``setups`` maps (variant, seed) to (cpu, precision, train img/s)."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, images)
     for variant, values in accuracies.items():
@@ -22,9 +23,11 @@ def fake_study(root, accuracies: dict[str, list[float]], images: int = 400) -> S
             for path in (run.predictions, run.train_metrics, run.test_metrics):
                 (root / path).parent.mkdir(parents=True, exist_ok=True)
             np.savez(root / run.predictions, probs=probs, labels=labels)
+            cpu, precision, speed = (setups or {}).get((variant, seed), ("Test CPU", "float32", 1000.0 - 10 * len(variant)))
             (root / run.train_metrics).write_text(json.dumps({
                 "best_val_accuracy": accuracy, "params": 100 + len(variant), "mflops_per_image": 1.0, "epochs": 3,
-                "train_minutes": 1.0, "train_img_per_s": 1000.0 - 10 * len(variant), "precision": "float32"}))
+                "train_minutes": 1.0, "train_img_per_s": speed, "precision": precision,
+                "environment": {"cpu": cpu, "precision": precision}}))
             (root / run.test_metrics).write_text(json.dumps({
                 "accuracy": float(right.mean()), "loss": 1.0, "inference_img_per_s": 5000.0,
                 "per_class_accuracy": {str(k): 0.5 for k in range(10)}}))
@@ -52,3 +55,30 @@ def test_one_seed_gives_no_seed_level_verdict(tmp_path, monkeypatch):
     text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "One training seed per variant: no seed-level evidence either way" in text
     assert "CBAM − Original" in text and "evidence that" not in text
+
+
+def test_speed_ratio_is_taken_per_seed_so_the_machine_cancels(tmp_path, monkeypatch):
+    # Seed 0 ran on a machine 10x faster than seed 1's: SE is 0.9x Original there and 0.5x on
+    # seed 1. Per seed the ratios are 0.9 and 0.5 (geometric mean 0.67); a ratio of the mean
+    # speeds (950 / 1100 = 0.86) would mostly report the fast machine.
+    monkeypatch.chdir(tmp_path)
+    setups = {("original", 0): ("Fast CPU", "mixed_bfloat16", 1000.0), ("se", 0): ("Fast CPU", "mixed_bfloat16", 900.0),
+              ("original", 1): ("Slow CPU", "float32", 100.0), ("se", 1): ("Slow CPU", "float32", 50.0)}
+    study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.82]}, setups=setups)
+    table, tests = comparison_table(study, seed=0)
+    assert table.loc["se", "train_speed_vs_original"] == pytest.approx((0.9 * 0.5) ** 0.5)
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
+    assert "| 0      | Fast CPU | mixed_bfloat16 |" in text
+    assert "its variants trained on different setups" not in text  # each seed kept to one machine
+
+
+def test_a_seed_whose_variants_ran_on_different_setups_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    setups = {("original", 1): ("Slow CPU", "float32", 100.0), ("se", 1): ("Fast CPU", "mixed_bfloat16", 900.0)}
+    study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.82]}, setups=setups)
+    runs = run_table(study, 0)
+    assert mixed_seeds(runs) == {1: "Fast CPU, mixed_bfloat16; Slow CPU, float32"}
+    table, tests = comparison_table(study, seed=0)
+    text = report(table, runs, tests, study, None, "smoke")
+    assert "**Seed 1: its variants trained on different setups (Fast CPU, mixed_bfloat16; Slow CPU, float32).**" in text
+    assert "Seed 0:" not in text
