@@ -12,7 +12,6 @@ exist, otherwise untrained models of the same architecture (the speed is the sam
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -23,14 +22,6 @@ from src.explain.cam import FUSED, cam_explainer, stage_layer
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
 from src.models.variants import IMPLEMENTATIONS
-
-
-def images_per_second(explainer, images: np.ndarray, classes: np.ndarray, layers: list[str], batch: int) -> float:
-    """Maps of ``layers`` per second, after one untimed batch (tracing is not throughput)."""
-    explainer.native_stages(images[:batch], classes[:batch], layers, batch)
-    start = time.perf_counter()
-    explainer.native_stages(images, classes, layers, batch)
-    return len(images) / (time.perf_counter() - start)
 
 
 @stage_main
@@ -65,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
             for method in methods:
                 explainer = cam_explainer(model, method, implementation)
                 for group, layers in groups.items():
-                    rates[implementation, group, method] = images_per_second(explainer, images, classes, layers, batch)
+                    seconds = explainer.timed_native_stages(images, classes, layers, batch)[2]
+                    rates[implementation, group, method] = len(images) / seconds
         for implementation in implementations:
             for group in groups:
                 seconds = sum(1 / rates[implementation, group, m] for m in methods)

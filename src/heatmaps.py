@@ -28,7 +28,8 @@ from pipeline.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
 from src.explain.cam import faithfulness_images, first_per_class
 from src.explain.cam_results import run_arrays
-from src.explain.heatmap_study import CHOICE_RULE, SANITY_THRESHOLD, choose, measure, randomization
+from src.explain.heatmap_study import CHOICE_RULE, MIN_RESOLUTION, SANITY_THRESHOLD, choose, measure, \
+    randomization
 from src.explain.results import load_predictions
 from src.models.io import load_variant
 from src.paths import PREPARED_DIR, Run
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     chosen = choose(results)
     summary = {"variant": run.variant, "training_seed": run.seed, "images": len(idx),
                "sanity_images": len(sanity), "sanity_threshold": SANITY_THRESHOLD,
-               "rule": CHOICE_RULE.format(threshold=SANITY_THRESHOLD), "chosen": chosen.key,
+               "rule": CHOICE_RULE.format(threshold=SANITY_THRESHOLD, resolution=MIN_RESOLUTION), "chosen": chosen.key,
                "maps": {r.key: r.summary() for r in results}}
     # Both outputs are written in full before either is replaced.
     with staging_dir("metrics") as out:

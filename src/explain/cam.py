@@ -65,7 +65,16 @@ class CamExplainer:
             raise ValueError(f"unknown CAM method {method!r}; allowed: {', '.join(METHODS)}")
         self.method = method
         self.model = float32_model(model)
-        self._explainer = METHODS[method](self.model, model_modifier=ReplaceToLinear(), clone=clone)
+        self._clone = clone
+        self._tf_keras_vis = None
+
+    @property
+    def tf_keras_vis(self):
+        """tf-keras-vis' explainer, built on first use: building it clones the model, and the fast path
+        (a subclass) needs it only for the methods it does not compute itself."""
+        if self._tf_keras_vis is None:
+            self._tf_keras_vis = METHODS[self.method](self.model, model_modifier=ReplaceToLinear(), clone=self._clone)
+        return self._tf_keras_vis
 
     def native(self, images: np.ndarray, classes: np.ndarray | list[int], layer: str | None = None,
                batch_size: int = 64) -> np.ndarray:
@@ -78,7 +87,7 @@ class CamExplainer:
         maps = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
-            cam = self._explainer(CategoricalScore(classes[start:start + batch_size]), batch,
+            cam = self.tf_keras_vis(CategoricalScore(classes[start:start + batch_size]), batch,
                                   penultimate_layer=layer, seek_penultimate_conv_layer=False, expand_cam=False,
                                   **extra)
             maps.append(np.asarray(cam, dtype=np.float32).reshape(len(batch), *cam.shape[1:3]))
@@ -96,6 +105,17 @@ class CamExplainer:
             maps[layer] = self.native(images, classes, layer, batch_size)
             seconds[layer] = time.perf_counter() - start
         return maps, seconds
+
+    def timed_native_stages(self, images: np.ndarray, classes: np.ndarray | list[int], layers: list[str],
+                            batch_size: int = 64, warm_up: bool = True
+                            ) -> tuple[dict[str, np.ndarray], dict[str, float], float]:
+        """``native_stages`` and the seconds all layers took together, after one untimed batch when
+        ``warm_up`` (tracing and building are not throughput)."""
+        if warm_up:
+            self.native_stages(images[:batch_size], classes[:batch_size], layers, batch_size)
+        start = time.perf_counter()
+        maps, seconds = self.native_stages(images, classes, layers, batch_size)
+        return maps, seconds, time.perf_counter() - start
 
     def default_layer(self) -> str:
         """The deepest block's output."""

@@ -9,7 +9,6 @@ test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import keras
@@ -24,9 +23,10 @@ METRICS = tuple(LOWER_IS_BETTER)  # deletion, insertion, Average Drop, Increase 
 BASELINES = ("random", "edge")
 SANITY_THRESHOLD = 0.5
 TOP_BLOCK_STEP = "top block"
+MIN_RESOLUTION = 8  # a coarser map cannot say where in a 32x32 image the evidence lies (a 4x4 cell is 8x8 pixels)
 CHOICE_RULE = (
-    "Among the maps that pass the randomisation check (Spearman < {threshold} once the top block is "
-    "randomised), the one that beats its random baseline on the most of the five metrics (95% CI of the "
+    "Among the maps of at least {resolution}x{resolution} native resolution that pass the randomisation "
+    "check (Spearman < {threshold} once the top block is randomised), the one that beats its random baseline on the most of the five metrics (95% CI of the "
     "paired difference excluding zero); ties go to the best mean rank over the five metrics, then to the "
     "finer native resolution."
 )
@@ -71,11 +71,7 @@ def _native_maps(explainer: CamExplainer, layers: list[str], images: np.ndarray,
                  batch_size: int, warm_up: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Per stage layer: native maps and img/s (the fused map's: the time all its stages took together)."""
     names = {layer: stage_layer(explainer.model, layer) for layer in layers if layer != FUSED}
-    if warm_up:  # tracing is not throughput
-        explainer.native_stages(images[:batch_size], classes[:batch_size], list(names.values()), batch_size)
-    start = time.perf_counter()
-    maps, seconds = explainer.native_stages(images, classes, list(names.values()), batch_size)
-    total = time.perf_counter() - start
+    maps, seconds, total = explainer.timed_native_stages(images, classes, list(names.values()), batch_size, warm_up)
     natives = {layer: maps[name] for layer, name in names.items()}
     seconds = {layer: seconds[name] for layer, name in names.items()}
     if FUSED in layers:
@@ -183,8 +179,10 @@ def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarr
 
 
 def choose(results: list[MapResult]) -> MapResult:
-    """The most faithful map by ``CHOICE_RULE``; if every map is flagged, the rule runs over all of them."""
-    eligible = [r for r in results if not r.sanity.get("flagged", False)] or results
+    """The most faithful map by ``CHOICE_RULE``; where no map is fine enough, or every one is flagged, that
+    condition is dropped (so a network whose maps are all coarse still gets a choice)."""
+    fine = [r for r in results if min(r.resolution) >= MIN_RESOLUTION] or results
+    eligible = [r for r in fine if not r.sanity.get("flagged", False)] or fine
     ranks = {}
     for metric in METRICS:
         values = np.array([r.scores[metric] for r in eligible])

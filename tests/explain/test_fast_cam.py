@@ -104,6 +104,34 @@ def test_score_cam_has_no_gradient_to_share_and_stays_on_the_reference(bright_im
     np.testing.assert_array_equal(fast, reference)
 
 
+def test_tf_keras_vis_is_built_only_for_a_method_the_fast_path_lacks(network):
+    # Building tf-keras-vis' explainer clones the model: the fast path must not pay for it.
+    model, images = network
+    layers = [stage_layer(model, stage) for stage in STAGES]
+    for method in RAW_CAMS:
+        explainer = FastCamExplainer(model, method)
+        explainer.native_stages(images, [1] * 7, layers, batch_size=4)
+        explainer.native(images, [1] * 7, layers[0], batch_size=4)
+        assert explainer._tf_keras_vis is None, method
+    score_cam = FastCamExplainer(model, "scorecam")
+    score_cam.native(images[:2], [1, 1], layers[-1])
+    assert score_cam._tf_keras_vis is not None
+
+
+def test_timed_native_stages_warms_up_outside_the_clock(network):
+    model, images = network
+    layers = [stage_layer(model, stage) for stage in STAGES]
+    explainer = FastCamExplainer(model, "gradcam")
+    calls = []
+    untimed = explainer.native_stages
+    explainer.native_stages = lambda x, *args: calls.append(len(x)) or untimed(x, *args)
+    maps, seconds, total = explainer.timed_native_stages(images, [1] * 7, layers, batch_size=4)
+    assert calls == [4, 7] and list(maps) == layers and total >= seconds[layers[0]] > 0
+    calls.clear()
+    explainer.timed_native_stages(images, [1] * 7, layers, batch_size=4, warm_up=False)
+    assert calls == [7]
+
+
 def test_the_switch_picks_the_class_and_names_a_bad_value():
     model = patch_model()
     assert type(cam_explainer(model, "gradcam", "reference")) is CamExplainer

@@ -20,12 +20,16 @@ def fake(layer: str, method: str, wins: int, score: float, resolution: int = 8, 
                      scores, versus={"random": versus}, sanity={"flagged": flagged})
 
 
-def test_choice_rule_wins_then_rank_then_resolution_and_skips_flagged_maps():
+def test_choice_rule_wins_then_rank_then_resolution_and_skips_flagged_and_coarse_maps():
     maps = [fake("stage4", "gradcam", 3, 0.9, 2), fake("stage2", "gradcam++", 5, 0.4, 8),
-            fake("stage1", "layercam", 5, 0.9, 16, flagged=True), fake("stage3", "gradcam", 5, 0.6, 4)]
+            fake("stage1", "layercam", 5, 0.9, 16, flagged=True), fake("stage3", "gradcam", 5, 0.6, 8)]
     assert choose(maps).key == "stage3/gradcam"  # 5 wins; the 16x16 one is flagged; better ranks than stage2
-    tie = [fake("stage3", "gradcam", 5, 0.5, 4), fake("stage2", "gradcam", 5, 0.5, 8)]
+    tie = [fake("stage3", "gradcam", 5, 0.5, 8), fake("stage2", "gradcam", 5, 0.5, 16)]
     assert choose(tie).key == "stage2/gradcam"   # same wins and ranks: the finer map
+    coarse = [fake("stage3", "layercam", 5, 0.9, 4), fake("fused", "layercam", 5, 0.6, 16),
+              fake("stage4", "layercam", 5, 0.95, 2)]
+    assert choose(coarse).key == "fused/layercam"  # better-ranked 4x4 and 2x2 maps cannot localise in 32x32
+    assert choose(coarse[::2]).key == "stage4/layercam"  # nothing fine enough: the rule runs over all
     all_flagged = [fake("stage1", "gradcam", 2, 0.5, flagged=True), fake("stage2", "gradcam", 4, 0.5, flagged=True)]
     assert choose(all_flagged).key == "stage2/gradcam"
 
