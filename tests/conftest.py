@@ -37,6 +37,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 from src.data.readers import CLASSES  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+    """Tests that run a stage or a benchmark in this process set Keras' global dtype policy, which is
+    mixed_bfloat16 where the CPU computes bfloat16 natively (``train.precision: auto``): the tests
+    after them must not inherit it, or their float32 tolerances would hold only on CPUs without it."""
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def tiny_images(n: int, seed: int, size: int = 32) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
