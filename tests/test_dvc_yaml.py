@@ -92,19 +92,13 @@ def test_run_stages_come_from_the_variant_and_seed_lists_and_read_only_their_own
         assert not {"train.variants", "train.seeds"} & set(spec[name]["params"]), name
 
 
-def test_run_outputs_go_to_the_run_cache_and_small_results_to_git():
-    # DVC's run cache stores a stage only when no output persists (uncached outputs are copied in);
+def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
+    # DVC saves a stage to the run cache only when every output is cached and none persists;
     # that is what lets `dvc pull --run-cache` bring another machine's seeds without retraining.
-    # The model is too big for git and stays cached; everything compare and gradcam read besides
-    # it is committed, so a study assembled over sessions or machines keeps its finished runs.
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name in ("train", "evaluate", "heatmaps"):
         for out in spec[name]["outs"]:
-            path, flags = (out, {}) if isinstance(out, str) else next(iter(out.items()))
-            assert not flags.get("persist", False), f"{name}: {path} persists"
-            assert flags.get("cache", True) == path.startswith("models/"), f"{name}: {path}"
-    ignored = (ROOT / ".gitignore").read_text().splitlines()
-    assert {"/data/*", "!/data/predictions/", "!/data/cam/", "/models/"} <= set(ignored)
+            assert isinstance(out, str), f"{name}: {out} is not a plain cached output"
 
 
 STAGE_SCRIPTS = {"src.download", "src.preprocess", "src.train", "src.evaluate", "src.heatmaps", "src.gradcam",
