@@ -26,9 +26,9 @@ TOP_BLOCK_STEP = "top block"
 MIN_RESOLUTION = 8  # a coarser map cannot say where in a 32x32 image the evidence lies (a 4x4 cell is 8x8 pixels)
 CHOICE_RULE = (
     "Among the maps of at least {resolution}x{resolution} native resolution that pass the randomisation "
-    "check (Spearman < {threshold} once the top block is randomised), the one that beats its random baseline on the most of the five metrics (95% CI of the "
-    "paired difference excluding zero); ties go to the best mean rank over the five metrics, then to the "
-    "finer native resolution."
+    "check (Spearman < {threshold} once the top block is randomised), the one that beats its random "
+    "baseline on the most of the five metrics (95% CI of the paired difference excluding zero); ties go "
+    "to the best mean rank over the five metrics, then to the finer native resolution."
 )
 
 

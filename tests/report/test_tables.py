@@ -23,7 +23,8 @@ def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setu
             for path in (run.predictions, run.train_metrics, run.test_metrics):
                 (root / path).parent.mkdir(parents=True, exist_ok=True)
             np.savez(root / run.predictions, probs=probs, labels=labels)
-            cpu, precision, speed = (setups or {}).get((variant, seed), ("Test CPU", "float32", 1000.0 - 10 * len(variant)))
+            default = ("Test CPU", "float32", 1000.0 - 10 * len(variant))
+            cpu, precision, speed = (setups or {}).get((variant, seed), default)
             (root / run.train_metrics).write_text(json.dumps({
                 "best_val_accuracy": accuracy, "params": 100 + len(variant), "mflops_per_image": 1.0, "epochs": 3,
                 "train_minutes": 1.0, "train_img_per_s": speed, "precision": precision,
