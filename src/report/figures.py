@@ -15,11 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.errors import DataError  # noqa: E402
 from src.explain.results import load_predictions  # noqa: E402
 from src.models.variants import title  # noqa: E402
 from src.paths import Run  # noqa: E402
-from src.report.tables import Study  # noqa: E402
+from src.report.tables import Study, read_curve  # noqa: E402
 
 # The per-epoch curves compare aggregates over seeds: file name -> (dvclive split, metric, axis label).
 CURVES = {
@@ -28,14 +27,6 @@ CURVES = {
     "train_loss": ("train", "loss", "training loss"),
     "epoch_seconds": ("time", "train_seconds", "seconds of training per epoch"),
 }
-
-
-def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
-    path = run.curve(split, metric)
-    try:
-        return pd.read_csv(path, sep="\t")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train@{run.name}`") from None
 
 
 def curve_bands(study: Study, split: str, metric: str) -> pd.DataFrame:

@@ -25,6 +25,33 @@ from src.report.seeds import ALPHA, POWER, seed_level_tests, smallest_permutatio
     variant_summary
 
 
+def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
+    """One dvclive training curve of a run (columns ``step`` and the metric)."""
+    path = run.curve(split, metric)
+    try:
+        return pd.read_csv(path, sep="\t")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train@{run.name}`") from None
+
+
+def whole_run_timing(train: dict, epoch_seconds: np.ndarray) -> dict[str, float]:
+    """A run's training minutes and img/s over all its epochs, from its per-epoch training seconds.
+
+    The training metrics time only the epochs a process ran: for a run resumed after a kill,
+    the epochs since the resume. The run's curve (dvclive continues it on resume) has every
+    epoch. Minutes: the epochs' training seconds summed (validation excluded, so the same
+    measure whether or not the run was resumed). img/s: the training stage's own definition,
+    images per epoch over the median epoch after the first (which traces the graph), here
+    over the whole curve; the images per epoch come from the metrics and the epochs they timed.
+    """
+    resumed = int(train.get("resumed_from_epoch") or 0)
+    timed = epoch_seconds[resumed:]
+    images_per_epoch = train["train_img_per_s"] * float(np.median(timed[1:] if len(timed) > 1 else timed))
+    steady = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
+    return {"train_minutes": float(epoch_seconds.sum()) / 60,
+            "train_img_per_s": images_per_epoch / float(np.median(steady))}
+
+
 def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -34,13 +61,14 @@ def read_json(path: Path) -> dict:
 
 @dataclass
 class Study:
-    """Everything compare reads about the runs: per run its metrics and per-image correctness."""
+    """Everything compare reads about the runs: per run its metrics, its whole-run timing and per-image correctness."""
 
     variants: list[str]
     seeds: list[int]
     train: dict[Run, dict]
     test: dict[Run, dict]
     correct: dict[Run, np.ndarray]
+    timing: dict[Run, dict[str, float]]
 
     @classmethod
     def load(cls, variants: list[str], seeds: list[int]) -> "Study":
@@ -49,8 +77,10 @@ class Study:
         for run in runs:
             probs, labels = load_predictions(run)
             correct[run] = probs.argmax(axis=1) == labels
-        return cls(variants, seeds, {r: read_json(r.train_metrics) for r in runs},
-                   {r: read_json(r.test_metrics) for r in runs}, correct)
+        train = {r: read_json(r.train_metrics) for r in runs}
+        timing = {r: whole_run_timing(train[r], read_curve(r, "time", "train_seconds")["train_seconds"].to_numpy())
+                  for r in runs}
+        return cls(variants, seeds, train, {r: read_json(r.test_metrics) for r in runs}, correct, timing)
 
     def runs(self, variant: str) -> list[Run]:
         return [Run(variant, s) for s in self.seeds]
@@ -59,7 +89,8 @@ class Study:
         return {r.seed: self.test[r]["accuracy"] for r in self.runs(variant)}
 
     def mean(self, variant: str, source: str, key: str) -> float:
-        metrics = self.train if source == "train" else self.test
+        """The mean over the variant's runs of one number; source is "train", "test" or "timing"."""
+        metrics = {"train": self.train, "test": self.test, "timing": self.timing}[source]
         values = [metrics[r][key] for r in self.runs(variant) if metrics[r].get(key) is not None]
         return float(np.mean(values)) if values else math.nan
 
@@ -74,9 +105,14 @@ def run_table(study: Study, seed: int) -> pd.DataFrame:
             rows.append({"variant": variant, "seed": run.seed, "test_accuracy": study.test[run]["accuracy"],
                          "ci_low": low, "ci_high": high, "test_loss": study.test[run]["loss"],
                          "best_val_accuracy": train["best_val_accuracy"], "epochs": train["epochs"],
-                         "train_minutes": train["train_minutes"], "train_img_per_s": train["train_img_per_s"],
+                         **study.timing[run], "resumed_from_epoch": train.get("resumed_from_epoch") or 0,
                          "precision": train["precision"], "cpu": train.get("environment", {}).get("cpu", "unknown")})
     return pd.DataFrame(rows)
+
+
+def setups_per_seed(runs: pd.DataFrame) -> dict[int, list[tuple[str, str]]]:
+    """Per seed, the distinct (CPU type, precision) pairs its runs trained on, sorted."""
+    return {int(seed): sorted(set(zip(group["cpu"], group["precision"]))) for seed, group in runs.groupby("seed")}
 
 
 def mixed_seeds(runs: pd.DataFrame) -> dict[int, str]:
@@ -85,12 +121,8 @@ def mixed_seeds(runs: pd.DataFrame) -> dict[int, str]:
     Variants are compared seed by seed, so a seed whose runs differ in machine or precision
     mixes that difference into its paired accuracy difference and speed ratio.
     """
-    mixed = {}
-    for seed, group in runs.groupby("seed"):
-        setups = sorted(set(zip(group["cpu"], group["precision"])))
-        if len(setups) > 1:
-            mixed[int(seed)] = "; ".join(f"{cpu}, {precision}" for cpu, precision in setups)
-    return mixed
+    return {seed: "; ".join(f"{cpu}, {precision}" for cpu, precision in setups)
+            for seed, setups in setups_per_seed(runs).items() if len(setups) > 1}
 
 
 def speed_ratio(study: Study, variant: str) -> float:
@@ -99,7 +131,7 @@ def speed_ratio(study: Study, variant: str) -> float:
     Runs of one seed are meant to share a machine, so the per-seed ratio cancels the machine;
     a ratio of speeds averaged over seeds would weight the fastest machine most.
     """
-    ratios = [study.train[Run(variant, s)]["train_img_per_s"] / study.train[Run(BASELINE, s)]["train_img_per_s"]
+    ratios = [study.timing[Run(variant, s)]["train_img_per_s"] / study.timing[Run(BASELINE, s)]["train_img_per_s"]
               for s in study.seeds]
     return float(np.exp(np.mean(np.log(ratios))))
 
@@ -120,8 +152,8 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
             "test_accuracy_ci_images_high": boot_high, "test_loss": study.mean(variant, "test", "loss"),
             "best_val_accuracy": study.mean(variant, "train", "best_val_accuracy"), "params": first["params"],
             "mflops_per_image": first["mflops_per_image"], "epochs": first["epochs"],
-            "train_minutes": study.mean(variant, "train", "train_minutes"),
-            "train_img_per_s": study.mean(variant, "train", "train_img_per_s"),
+            "train_minutes": study.mean(variant, "timing", "train_minutes"),
+            "train_img_per_s": study.mean(variant, "timing", "train_img_per_s"),
             "inference_img_per_s": study.mean(variant, "test", "inference_img_per_s"),
         }
         if heatmaps is not None:
@@ -331,8 +363,23 @@ def accuracy_section(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
             "two-level bootstrap that also resamples the test images (all runs share them, so seed spread",
             "alone misses that noise).", "",
             per_variant.to_markdown(disable_numparse=True), "",
-            "### Every run", "", "95% percentile bootstrap interval over the test images.", "",
-            per_run.to_markdown(index=False, disable_numparse=True), ""]
+            "### Every run", "",
+            "95% percentile bootstrap interval over the test images. Train min: the epochs' training seconds",
+            "summed (validation excluded); train img/s: images per epoch over the median epoch after the first;",
+            "both over every epoch, a resumed run's too (its curve keeps the epochs before the resume).", "",
+            per_run.to_markdown(index=False, disable_numparse=True), "", *resumed_note(runs)]
+
+
+def resumed_note(runs: pd.DataFrame) -> list[str]:
+    """A line naming the runs that were resumed, whose epochs ran in more than one process."""
+    resumed = runs[runs["resumed_from_epoch"] > 0]
+    if resumed.empty:
+        return []
+    names = ", ".join(f"{title(r.variant)} seed {r.seed} (after epoch {r.resumed_from_epoch})"
+                      for r in resumed.itertuples())
+    return [f"Resumed from a checkpoint: {names}.",
+            "Resuming gives the same weights as an uninterrupted run (tested), but the epochs before and after",
+            "the resume may have run under different loads, so such a run's time is the least comparable.", ""]
 
 
 def tests_section(tests: list[dict], study: Study) -> list[str]:
@@ -388,8 +435,10 @@ def cost_section(table: pd.DataFrame) -> list[str]:
 
 def machines_section(runs: pd.DataFrame) -> list[str]:
     """Per seed, the CPU type and precision its runs trained on, and which seeds mixed them."""
-    per_seed = runs.groupby("seed").agg(cpu=("cpu", lambda c: ", ".join(sorted(set(c)))),
-                                        precision=("precision", lambda p: ", ".join(sorted(set(p)))))
+    per_seed = pd.DataFrame(
+        [{"seed": seed, "cpu": ", ".join(sorted({cpu for cpu, _ in setups})),
+          "precision": ", ".join(sorted({precision for _, precision in setups}))}
+         for seed, setups in setups_per_seed(runs).items()]).set_index("seed")
     lines = ["## Where the runs ran", "",
              "Seeds can train on different machines; each seed's variants should share one, so that their",
              "paired difference and speed ratio compare like with like.", "",

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from src.paths import Run
-from src.report.tables import Study, comparison_table, mixed_seeds, report, run_table
+from src.report.tables import Study, comparison_table, mixed_seeds, report, run_table, whole_run_timing
+
+IMAGES_PER_EPOCH = 1000
 
 
 def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setups: dict | None = None) -> Study:
@@ -25,6 +27,11 @@ def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setu
             np.savez(root / run.predictions, probs=probs, labels=labels)
             default = ("Test CPU", "float32", 1000.0 - 10 * len(variant))
             cpu, precision, speed = (setups or {}).get((variant, seed), default)
+            # Three epochs at the run's speed, the first twice as long (graph tracing), as dvclive logs them.
+            seconds = [2 * IMAGES_PER_EPOCH / speed, IMAGES_PER_EPOCH / speed, IMAGES_PER_EPOCH / speed]
+            curve = root / run.curve("time", "train_seconds")
+            curve.parent.mkdir(parents=True, exist_ok=True)
+            curve.write_text("step\ttrain_seconds\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(seconds)))
             (root / run.train_metrics).write_text(json.dumps({
                 "best_val_accuracy": accuracy, "params": 100 + len(variant), "mflops_per_image": 1.0, "epochs": 3,
                 "train_minutes": 1.0, "train_img_per_s": speed, "precision": precision,
@@ -83,3 +90,29 @@ def test_a_seed_whose_variants_ran_on_different_setups_is_named(tmp_path, monkey
     text = report(table, runs, tests, study, None, "smoke")
     assert "**Seed 1: its variants trained on different setups (Fast CPU, mixed_bfloat16; Slow CPU, float32).**" in text
     assert "Seed 0:" not in text
+
+
+def test_a_resumed_run_is_timed_over_every_epoch_of_its_curve():
+    # Killed after epoch 2 of 4 and resumed: the metrics time epochs 3-4 only (120 s each, a busier
+    # machine); the curve keeps epochs 1-2 (100 s after the first). 1,000 images per epoch.
+    epoch_seconds = np.array([150.0, 100.0, 130.0, 120.0])
+    resumed = {"resumed_from_epoch": 2, "train_minutes": 4.2, "train_img_per_s": 1000 / 120}
+    timing = whole_run_timing(resumed, epoch_seconds)
+    assert timing["train_minutes"] == pytest.approx(500 / 60)
+    assert timing["train_img_per_s"] == pytest.approx(1000 / np.median([100.0, 130.0, 120.0]))
+    # Not resumed: the img/s is the training stage's own.
+    whole = {"resumed_from_epoch": 0, "train_minutes": 9.0, "train_img_per_s": 1000 / 120}
+    assert whole_run_timing(whole, epoch_seconds)["train_img_per_s"] == pytest.approx(1000 / 120)
+
+
+def test_the_report_names_a_resumed_run_and_times_runs_from_their_curves(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.82]})
+    study.train[Run("se", 1)]["resumed_from_epoch"] = 2
+    table, tests = comparison_table(study, seed=0)
+    runs = run_table(study, 0)
+    text = report(table, runs, tests, study, None, "smoke")
+    assert "Resumed from a checkpoint: SE seed 1 (after epoch 2)." in text
+    assert "Original seed 0 (after" not in text
+    # The metrics say 1.0 min for every run; the curves say 4 epoch-lengths of 1,000 images at the run's speed.
+    assert runs.set_index(["variant", "seed"]).loc[("se", 0), "train_minutes"] == pytest.approx(4 * 1000 / 980 / 60)
