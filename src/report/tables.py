@@ -125,15 +125,19 @@ def mixed_seeds(runs: pd.DataFrame) -> dict[int, str]:
             for seed, setups in setups_per_seed(runs).items() if len(setups) > 1}
 
 
-def speed_ratio(study: Study, variant: str) -> float:
-    """Geometric mean over seeds of the variant's training speed over Original's on the same seed.
+def speed_ratios(study: Study, variant: str) -> dict[int, float]:
+    """Per seed, the variant's training speed over Original's on the same seed.
 
-    Runs of one seed are meant to share a machine, so the per-seed ratio cancels the machine;
-    a ratio of speeds averaged over seeds would weight the fastest machine most.
+    Runs of one seed are meant to share a machine, so the per-seed ratio cancels the machine.
     """
-    ratios = [study.timing[Run(variant, s)]["train_img_per_s"] / study.timing[Run(BASELINE, s)]["train_img_per_s"]
-              for s in study.seeds]
-    return float(np.exp(np.mean(np.log(ratios))))
+    return {s: study.timing[Run(variant, s)]["train_img_per_s"] / study.timing[Run(BASELINE, s)]["train_img_per_s"]
+            for s in study.seeds}
+
+
+def speed_ratio(study: Study, variant: str) -> float:
+    """Geometric mean over seeds of the per-seed speed ratios: a ratio of speeds averaged over
+    seeds would weight the fastest machine most."""
+    return float(np.exp(np.mean(np.log(list(speed_ratios(study, variant).values())))))
 
 
 def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = None) -> tuple[pd.DataFrame, list[dict]]:
@@ -175,6 +179,8 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
                 table.loc[variant, column] = test[key] if test else math.nan
         table["params_vs_original"] = table["params"] / base["params"]
         table["train_speed_vs_original"] = [speed_ratio(study, v) for v in table.index]
+        table["train_speed_vs_original_min"] = [min(speed_ratios(study, v).values()) for v in table.index]
+        table["train_speed_vs_original_max"] = [max(speed_ratios(study, v).values()) for v in table.index]
     for test in tests:
         first = {r.seed: study.correct[r] for r in study.runs(test["first"])}
         second = {r.seed: study.correct[r] for r in study.runs(test["second"])}
@@ -425,11 +431,14 @@ def cost_section(table: pd.DataFrame) -> list[str]:
     cost = pd.DataFrame({
         "params vs Original": t["params_vs_original"].map("{:.3f}x".format),
         "train speed vs Original": t["train_speed_vs_original"].map("{:.2f}x".format),
+        "per seed, min – max": [f"{lo:.2f}x – {hi:.2f}x" for lo, hi in
+                                zip(t["train_speed_vs_original_min"], t["train_speed_vs_original_max"])],
         "train min (mean)": t["train_minutes"].map("{:.1f}".format),
     })
     return ["## Cost", "", "Train minutes and img/s are means over the runs, on the machine(s) that trained them "
             "(\"Where the runs ran\");", "the speed ratio is the geometric mean over seeds of each seed's ratio, "
-            "so that the machine cancels.", "",
+            "so that the machine cancels. Its spread over seeds shows how much",
+            "the load beside each run moved it; `python -m benchmarks.throughput` measures the variants alone.", "",
             cost.to_markdown(disable_numparse=True), ""]
 
 

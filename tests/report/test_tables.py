@@ -75,6 +75,8 @@ def test_speed_ratio_is_taken_per_seed_so_the_machine_cancels(tmp_path, monkeypa
     study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.82]}, setups=setups)
     table, tests = comparison_table(study, seed=0)
     assert table.loc["se", "train_speed_vs_original"] == pytest.approx((0.9 * 0.5) ** 0.5)
+    assert (table.loc["se", "train_speed_vs_original_min"], table.loc["se", "train_speed_vs_original_max"]) == \
+        pytest.approx((0.5, 0.9))
     text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "| 0      | Fast CPU | mixed_bfloat16 |" in text
     assert "its variants trained on different setups" not in text  # each seed kept to one machine
