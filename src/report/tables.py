@@ -134,10 +134,10 @@ def speed_ratios(study: Study, variant: str) -> dict[int, float]:
             for s in study.seeds}
 
 
-def speed_ratio(study: Study, variant: str) -> float:
-    """Geometric mean over seeds of the per-seed speed ratios: a ratio of speeds averaged over
-    seeds would weight the fastest machine most."""
-    return float(np.exp(np.mean(np.log(list(speed_ratios(study, variant).values())))))
+def geometric_mean(ratios: list[float]) -> float:
+    """The mean of per-seed speed ratios: a ratio of speeds averaged over seeds would weight the
+    fastest machine most."""
+    return float(np.exp(np.mean(np.log(ratios))))
 
 
 def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = None) -> tuple[pd.DataFrame, list[dict]]:
@@ -178,9 +178,10 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
                                 ("minimum_detectable_difference", "detectable_difference_vs_original")):
                 table.loc[variant, column] = test[key] if test else math.nan
         table["params_vs_original"] = table["params"] / base["params"]
-        table["train_speed_vs_original"] = [speed_ratio(study, v) for v in table.index]
-        table["train_speed_vs_original_min"] = [min(speed_ratios(study, v).values()) for v in table.index]
-        table["train_speed_vs_original_max"] = [max(speed_ratios(study, v).values()) for v in table.index]
+        ratios = {v: list(speed_ratios(study, v).values()) for v in table.index}
+        table["train_speed_vs_original"] = [geometric_mean(ratios[v]) for v in table.index]
+        table["train_speed_vs_original_min"] = [min(ratios[v]) for v in table.index]
+        table["train_speed_vs_original_max"] = [max(ratios[v]) for v in table.index]
     for test in tests:
         first = {r.seed: study.correct[r] for r in study.runs(test["first"])}
         second = {r.seed: study.correct[r] for r in study.runs(test["second"])}
@@ -444,10 +445,8 @@ def cost_section(table: pd.DataFrame) -> list[str]:
 
 def machines_section(runs: pd.DataFrame) -> list[str]:
     """Per seed, the CPU type and precision its runs trained on, and which seeds mixed them."""
-    per_seed = pd.DataFrame(
-        [{"seed": seed, "cpu": ", ".join(sorted({cpu for cpu, _ in setups})),
-          "precision": ", ".join(sorted({precision for _, precision in setups}))}
-         for seed, setups in setups_per_seed(runs).items()]).set_index("seed")
+    per_seed = runs.groupby("seed").agg(cpu=("cpu", lambda c: ", ".join(sorted(set(c)))),
+                                        precision=("precision", lambda p: ", ".join(sorted(set(p)))))
     lines = ["## Where the runs ran", "",
              "Seeds can train on different machines; each seed's variants should share one, so that their",
              "paired difference and speed ratio compare like with like.", "",
