@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
@@ -134,12 +135,6 @@ def speed_ratios(study: Study, variant: str) -> dict[int, float]:
             for s in study.seeds}
 
 
-def geometric_mean(ratios: list[float]) -> float:
-    """The mean of per-seed speed ratios: a ratio of speeds averaged over seeds would weight the
-    fastest machine most."""
-    return float(np.exp(np.mean(np.log(ratios))))
-
-
 def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """One row per variant (the DVC metrics, with its heatmap's means over seeds) and every pair's seed-level test."""
     tests = seed_level_tests({v: study.accuracy(v) for v in study.variants}, BASELINE)
@@ -179,7 +174,8 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
                 table.loc[variant, column] = test[key] if test else math.nan
         table["params_vs_original"] = table["params"] / base["params"]
         ratios = {v: list(speed_ratios(study, v).values()) for v in table.index}
-        table["train_speed_vs_original"] = [geometric_mean(ratios[v]) for v in table.index]
+        # Geometric mean: an arithmetic mean of ratios over seeds would weight the fastest machine most.
+        table["train_speed_vs_original"] = [float(stats.gmean(ratios[v])) for v in table.index]
         table["train_speed_vs_original_min"] = [min(ratios[v]) for v in table.index]
         table["train_speed_vs_original_max"] = [max(ratios[v]) for v in table.index]
     for test in tests:
