@@ -248,3 +248,30 @@ def test_outputs_that_cannot_be_written_leave_the_previous_model(tmp_path):
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")][0].startswith("error: metrics")
     assert (cwd / "models/se/seed0.keras").read_bytes() == b"the model of the previous run"
     assert sorted(p.name for p in (cwd / "models/se").iterdir()) == ["seed0.keras"]
+
+
+def test_batch_norm_shifts_learn_at_their_multiple_of_the_learning_rate():
+    def one_step(multiplier: float) -> dict[str, np.ndarray]:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d"),
+                                  keras.layers.BatchNormalization(name="d_bn"), keras.layers.Dense(2, name="out")])
+        train = {**tiny_params(bn_bias_lr_multiplier=multiplier)["train"], "warmup_epochs": 0, "schedule": "constant"}
+        model.compile(make_optimizer(train, steps_per_epoch=10), "mse")
+        name = lambda v: "/".join(v.path.split("/")[-2:])  # noqa: E731 (layer/variable, whatever the model's name)
+        start = {name(v): v.numpy().copy() for v in model.trainable_variables}
+        rng = np.random.default_rng(0)
+        model.train_on_batch(rng.random((8, 4)), rng.random((8, 2)))
+        return {name(v): v.numpy() - start[name(v)] for v in model.trainable_variables}
+
+    plain, fast = one_step(1), one_step(8)
+    for path, step in plain.items():
+        np.testing.assert_allclose(fast[path], step * (8 if path.endswith("d_bn/beta") else 1), rtol=1e-5, atol=1e-8)
+    assert np.abs(plain["d_bn/beta"]).max() > 0
+
+
+def test_a_frozen_whitened_stem_keeps_its_filters_through_training(tmp_path):
+    cwd = project(tmp_path, tiny_params(epochs=1, stem_whitening=True, freeze_stem=True))
+    proc = run_train(cwd)
+    assert proc.returncode == 0, proc.stderr
+    stem = load_variant("se", 0, cwd / "models").get_layer("stem_conv").kernel.numpy().reshape(-1, 4)
+    np.testing.assert_allclose(stem[:, :2], -stem[:, 2:], atol=1e-6)  # a full training step would break the pairs

@@ -34,12 +34,14 @@ def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)[: steps * batch_size].astype(np.int32)
 
 
-def augment_batch(images: tf.Tensor, seed: tf.Tensor, flip: bool, crop_pad: int) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, flip: bool, crop_pad: int,
+                  flips: tf.Tensor | None = None) -> tf.Tensor:
     """Zero-pad + random crop and random horizontal flip of every image of a (N, H, W, C) batch.
 
     Vectorised over the batch (two gathers), not image by image: per-image map
     functions cost tf.data about 5% of a 2-core CPU that the model needs. The
-    draws are stateless, a pure function of ``seed`` (shape [2]).
+    draws are stateless, a pure function of ``seed`` (shape [2]). ``flips`` (bool, [N])
+    overrides the random flip draw with the caller's choice.
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shape = tf.shape(images)
@@ -52,10 +54,19 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, flip: bool, crop_pad: int)
         rows, cols = rows + offsets[:, :1], cols + offsets[:, 1:]
         images = tf.pad(images, [[0, 0], [crop_pad, crop_pad], [crop_pad, crop_pad], [0, 0]])
     if flip:
-        flipped = tf.random.stateless_uniform([count], flip_seed) < 0.5
+        flipped = flips if flips is not None else tf.random.stateless_uniform([count], flip_seed) < 0.5
         cols = tf.where(flipped[:, None], tf.reverse(cols, [1]), cols)
     images = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def alternating_flips(n: int, seed: int) -> np.ndarray:
+    """Each image's flip in even epochs (a seeded coin per image); odd epochs show the other side.
+
+    Derandomised flipping (airbench): over any two consecutive epochs every image is
+    seen once each way, instead of both times the same way for a quarter of them.
+    """
+    return np.random.default_rng([seed, n]).random(n) < 0.5
 
 
 def make_train_dataset(
@@ -68,12 +79,15 @@ def make_train_dataset(
     crop_pad: int = 4,
     seed: int = 0,
     num_classes: int | None = None,
+    alternate_flip: bool = False,
 ) -> tf.data.Dataset:
     """Batches for epochs [start_epoch, epochs), ``len(x) // batch_size`` per epoch, in one stream.
 
     Pass ``steps_per_epoch=len(x) // batch_size`` to ``fit`` so Keras walks the
     stream epoch by epoch instead of restarting it. With ``num_classes`` the labels
-    come one-hot (what label smoothing needs), inside the same map.
+    come one-hot (what label smoothing needs), inside the same map. With
+    ``alternate_flip`` an image's flip alternates from epoch to epoch
+    (``alternating_flips``) instead of being drawn afresh.
     """
     steps = len(x) // batch_size
     order = np.concatenate([epoch_order(len(x), batch_size, seed, e) for e in range(start_epoch, epochs)]
@@ -81,11 +95,17 @@ def make_train_dataset(
     # Global number of each batch in the whole run: the key of its augmentation.
     batches = np.arange(start_epoch * steps, max(epochs, start_epoch) * steps, dtype=np.int64)
     images, labels = tf.constant(x), tf.constant(y)
+    even_epoch_flips = tf.constant(alternating_flips(len(x), seed)) if alternate_flip else None
 
     def load(indices, batch):
         batch_images = tf.gather(images, indices)
+        flips = None
+        if even_epoch_flips is not None:
+            odd_epoch = tf.math.floormod(batch // steps, 2) == 1
+            flips = tf.math.logical_xor(tf.gather(even_epoch_flips, indices), odd_epoch)
         if flip or crop_pad:
-            batch_images = augment_batch(batch_images, tf.stack([tf.constant(seed, tf.int64), batch]), flip, crop_pad)
+            batch_images = augment_batch(batch_images, tf.stack([tf.constant(seed, tf.int64), batch]), flip, crop_pad,
+                                         flips)
         return _to_float(batch_images, tf.gather(labels, indices), num_classes)
 
     ds = tf.data.Dataset.from_tensor_slices((order.reshape(-1, batch_size), batches))

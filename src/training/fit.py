@@ -23,6 +23,7 @@ from pipeline.errors import ParamsError, TrainingError
 from src.data.loader import make_dataset, make_train_dataset
 from src.data.prepared import load_split, load_stats
 from src.models.flops import flops_per_image
+from src.models.layer_names import STEM_CONV
 from src.models.resnet import build_variant
 from src.paths import PREPARED_DIR, Run
 from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
@@ -79,6 +80,8 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     with strategy.scope():
         network = build_variant(variant, params["model"], num_classes=num_classes,
                                 normalization=([m * 255 for m in stats["mean"]], [s * 255 for s in stats["std"]]))
+        if train_params["freeze_stem"]:
+            network.get_layer(STEM_CONV).trainable = False
         model = multi_worker_model(network) if multi_worker else network
         compile_model(model, train_params, steps_per_epoch)
         if multi_worker:
@@ -91,7 +94,8 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
         whiten_stem(network, x_train)
     aug = train_params["augment"]
     train_ds = make_train_dataset(x_train, y_train, batch_size, train_params["epochs"], start_epoch=resume_epoch,
-                                  flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed, num_classes=num_classes)
+                                  flip=aug["flip"], crop_pad=aug["crop_pad"], seed=seed, num_classes=num_classes,
+                                  alternate_flip=aug["alternate_flip"])
     val_ds = make_dataset(x_val, y_val, params["evaluate"]["batch_size"], num_classes=num_classes)
 
     timer = EpochTimer()

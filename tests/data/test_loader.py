@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from src.data.loader import augment_batch, make_dataset, make_train_dataset
+from src.data.loader import augment_batch, epoch_order, make_dataset, make_train_dataset
 
 
 def images(count: int = 64, size: int = 8) -> np.ndarray:
@@ -58,3 +58,17 @@ def test_pipelines_keep_the_autotuner_off_through_later_maps():
         mapped = ds.map(lambda a, b: (a, tf.one_hot(b, 10)))
         assert mapped.options().autotune.enabled is False
         assert sum(int(b[0].shape[0]) for b in mapped) == 16
+
+
+def test_alternating_flip_shows_each_image_the_other_way_round_the_next_epoch():
+    x = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(20) % 10
+    ds = make_train_dataset(x, y, 10, epochs=3, crop_pad=0, seed=4, alternate_flip=True)
+    seen = {}  # image index -> flipped?, per epoch
+    for batch, (images, _) in enumerate(ds):
+        order = epoch_order(20, 10, 4, batch // 2)[batch % 2 * 10: batch % 2 * 10 + 10]
+        for index, image in zip(order, images.numpy().astype(np.uint8)):
+            assert np.array_equal(image, x[index]) or np.array_equal(image, x[index][:, ::-1])
+            seen.setdefault(batch // 2, {})[index] = not np.array_equal(image, x[index])
+    assert all(seen[e][i] != seen[e + 1][i] for e in (0, 1) for i in range(20))
+    assert 0 < sum(seen[0].values()) < 20  # epoch 0's flips are a coin per image, not all one way
