@@ -102,7 +102,7 @@ def test_the_per_image_statistics_are_unchanged_to_the_last_bit():
 def test_holm_is_unchanged_to_the_last_bit():
     rng = np.random.default_rng(3)
     for size in (1, 2, 3, 6):
-        for _ in range(5):
+        for _ in range(3):  # statsmodels runs a garbage collection per call: a few draws are enough
             p = list(rng.random(size) ** 3)
             assert holm(p) == old_holm(p)
 
@@ -153,3 +153,21 @@ def test_the_committed_study_gets_its_committed_metrics_and_report_lines():
                                 ("permutation_p_holm", "permutation_p_holm_vs_original"),
                                 ("minimum_detectable_difference", "detectable_difference_vs_original")):
                 assert round(test[key], 6) == metrics[column], (variant, key)
+
+
+def test_every_committed_mcnemar_cell_is_a_chi_square_test_on_over_25_discordant_images():
+    """The committed report's McNemar p-values, read back: each matches the chi-square test (the new label's
+    claim) on some count of discordant images of 25 or more, and the exact binomial test on none below 25."""
+    report = (ROOT / "metrics/comparison.md").read_text()
+    table = report[report.index("### Secondary: McNemar"):].split("\n\n")[2]
+    cells = [c.strip() for line in table.splitlines()[2:] for c in line.strip("|").split("|")[1:]]
+    assert len(cells) == 15
+    for cell in cells:
+        points, p = cell.split(" pt, p = ")
+        gap = round(abs(float(points)) * 100)  # pt on 10,000 images: 0.01 pt is one image
+        # b − c = gap and b + c = the discordant images, so the two have the same parity.
+        counts = np.arange(max(gap, 2 - gap % 2), 3000, 2)
+        chi_square = counts[[f"{q:.3g}" == p for q in stats.chi2.sf((gap - 1) ** 2 / counts, 1)]]
+        few = counts[counts < 25]
+        exact = few[[f"{min(1.0, q):.3g}" == p for q in 2 * stats.binom.cdf((few - gap) // 2, few, 0.5)]]
+        assert len(chi_square) and chi_square.min() >= 25 and not len(exact), cell
