@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from src.models.variants import ordered_pairs, title
 from src.stats.pvalue import holm
-from src.stats.seeds import ALPHA, NO_DIFFERENCE, minimum_detectable_difference, paired_comparison, smallest_permutation_p
+from src.stats.seeds import ALPHA, NO_DIFFERENCE, minimum_detectable_difference, paired_comparison, \
+    smallest_permutation_p
 
 
 def seed_level_tests(accuracy: dict[str, dict[int, float]], baseline: str) -> list[dict]:

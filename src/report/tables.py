@@ -24,8 +24,8 @@ from src.explain.cam_results import load_run, variant_map
 from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
 from src.report.seeds import seed_level_tests
-from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, constant_reason, mcnemar, \
-    two_level_bootstrap
+from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, \
+    constant_reason, mcnemar, two_level_bootstrap
 from src.stats.seeds import ALPHA, POWER, no_spread_reason, smallest_permutation_p, variant_summary
 
 

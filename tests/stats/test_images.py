@@ -102,7 +102,8 @@ def test_identical_models_have_no_difference_interval_and_no_mcnemar_p():
 def test_two_models_right_or_wrong_on_every_image_have_no_mcnemar_p(right):
     result = mcnemar(np.full(50, right), np.full(50, right))
     assert result["p"].value is None
-    assert result["p"].text() == f"both models {'right' if right else 'wrong'} on every image: no discordant image to test"
+    side = "right" if right else "wrong"
+    assert result["p"].text() == f"both models {side} on every image: no discordant image to test"
 
 
 def test_one_model_right_and_the_other_wrong_everywhere_is_strong_evidence():

@@ -1,4 +1,4 @@
-"""Statistics over seeds: intervals, tests, Holm and the detectable difference, checked against known answers and on degenerate data."""
+"""Statistics over seeds: intervals, tests, Holm and the detectable difference, by hand and on degenerate data."""
 from __future__ import annotations
 
 import math
