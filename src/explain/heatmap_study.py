@@ -17,7 +17,8 @@ from scipy import stats
 
 from src.explain.cam import FUSED, CamExplainer, cam_explainer, fuse, stage_layer, upsample
 from src.explain.faithfulness import edge_maps, faithfulness, matched_mass, order_scores, random_maps
-from src.explain.significance import LOWER_IS_BETTER, beats, paired_difference
+from src.explain.significance import LOWER_IS_BETTER, beats
+from src.stats.images import paired_difference
 
 METRICS = tuple(LOWER_IS_BETTER)  # deletion, insertion, Average Drop, Increase in Confidence, ROAD
 BASELINES = ("random", "edge")

@@ -2,8 +2,9 @@
 
 The unit of evidence is the training run (a variant and a training seed). Per variant
 the test accuracy is summarised over its seeds; differences between variants are
-tested over seeds (src/report/seeds.py). McNemar's test on each seed's pair of
-models is kept as secondary evidence: it measures test-set noise only.
+tested over seeds (src/report/seeds.py, on src/stats). McNemar's test on each seed's pair of
+models is kept as secondary evidence: it measures test-set noise only. Where a statistic is
+undefined on the data (one seed, no spread, identical predictions) the report prints why.
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from scipy import stats
 
 from pipeline.errors import DataError
 from src.explain.results import load_predictions
-from src.explain.significance import beats, better_side, bootstrap_accuracy_ci, mcnemar
+from src.explain.significance import beats, better_side
 from src.explain.cam_results import load_run, variant_map
 from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
-from src.report.seeds import ALPHA, POWER, seed_level_tests, smallest_permutation_p, two_level_bootstrap, \
-    variant_summary
+from src.report.seeds import seed_level_tests
+from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, \
+    constant_reason, mcnemar, two_level_bootstrap
+from src.stats.seeds import ALPHA, POWER, no_spread_reason, smallest_permutation_p, variant_summary
 
 
 def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
@@ -104,7 +107,8 @@ def run_table(study: Study, seed: int) -> pd.DataFrame:
             low, high = bootstrap_accuracy_ci(study.correct[run], seed=seed)
             train = study.train[run]
             rows.append({"variant": variant, "seed": run.seed, "test_accuracy": study.test[run]["accuracy"],
-                         "ci_low": low, "ci_high": high, "test_loss": study.test[run]["loss"],
+                         "ci_low": low, "ci_high": high, "ci_why": constant_reason(study.correct[run]),
+                         "test_loss": study.test[run]["loss"],
                          "best_val_accuracy": train["best_val_accuracy"], "epochs": train["epochs"],
                          **study.timing[run], "resumed_from_epoch": train.get("resumed_from_epoch") or 0,
                          "precision": train["precision"], "cpu": train.get("environment", {}).get("cpu", "unknown")})
@@ -171,7 +175,8 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
                                 ("ci_high", "accuracy_vs_original_ci_high"), ("t_test_p_holm", "t_test_p_holm_vs_original"),
                                 ("permutation_p_holm", "permutation_p_holm_vs_original"),
                                 ("minimum_detectable_difference", "detectable_difference_vs_original")):
-                table.loc[variant, column] = test[key] if test else math.nan
+                # An undefined p-value is nan in the table (null in the metrics), like a missing pair.
+                table.loc[variant, column] = math.nan if test is None or test[key] is None else test[key]
         table["params_vs_original"] = table["params"] / base["params"]
         ratios = {v: list(speed_ratios(study, v).values()) for v in table.index}
         # Geometric mean: an arithmetic mean of ratios over seeds would weight the fastest machine most.
@@ -185,17 +190,30 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
     return table, tests
 
 
-def mcnemar_by_seed(study: Study, tests: list[dict]) -> pd.DataFrame:
-    """Secondary evidence: McNemar's p-value of every pair on each seed's two models."""
-    rows = []
+def mcnemar_by_seed(study: Study, tests: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """Secondary evidence: McNemar's p-value of every pair on each seed's two models, and the method of each."""
+    rows, methods = [], []
     for test in tests:
         row = {"difference": f"{title(test['first'])} − {title(test['second'])}"}
         for s in study.seeds:
             a, b = study.correct[Run(test["first"], s)], study.correct[Run(test["second"], s)]
-            result = mcnemar(b, a)
-            row[f"seed {s}"] = f"{100 * (a.mean() - b.mean()):+.2f} pt, p = {result['p_value']:.3g}"
+            p = mcnemar(b, a)["p"]
+            methods.append(p.method if p.value is not None else "none")
+            shown = f"p = {p.text()}" if p.value is not None else f"no test: {p.text()}"
+            row[f"seed {s}"] = f"{100 * (a.mean() - b.mean()):+.2f} pt, {shown}"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), methods
+
+
+def mcnemar_label(methods: list[str]) -> str:
+    """What the McNemar table computed: which test on how many pairs of models (the rule alone can mislead)."""
+    kinds = {EXACT: f"the exact binomial test on {{}} (fewer than {EXACT_BELOW} discordant images)",
+             CHI_SQUARE: f"the chi-square test with continuity correction on {{}} ({EXACT_BELOW} or more discordant "
+                         "images)",
+             "none": "no test on {} (no discordant image)"}
+    parts = [kinds[kind].format(f"{methods.count(kind)} of {len(methods)} pairs of models")
+             for kind in (CHI_SQUARE, EXACT, "none") if kind in methods]
+    return "Computed: " + "; ".join(parts) + "."
 
 
 CAM_COLUMNS = {"deletion_auc": ("deletion AUC ↓", "{:.3f}"), "insertion_auc": ("insertion AUC ↑", "{:.3f}"),
@@ -325,25 +343,28 @@ def between_variants_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
     return lines + [""]
 
 
-def _interval(low: float, high: float, scale: float = 1.0, fmt: str = "{:.4f}") -> str:
+def _interval(low: float, high: float, scale: float = 1.0, fmt: str = "{:.4f}", why: str = "") -> str:
+    """The interval, or why there is none (an undefined statistic says so rather than showing a number)."""
     if math.isnan(low):
-        return "n/a"
+        return f"none: {why}" if why else "n/a"
     return f"[{fmt.format(scale * low)}, {fmt.format(scale * high)}]"
 
 
-def _p(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3g}"
+def _p(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3g}"
 
 
-def accuracy_section(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+def accuracy_section(table: pd.DataFrame, runs: pd.DataFrame, study: Study) -> list[str]:
+    spread = [no_spread_reason(list(study.accuracy(v).values())) for v in table.index]
     t = table.rename(index=lambda v: title(v))
     per_variant = pd.DataFrame({
         "seeds": t["seeds"].map(str),
         "test accuracy, mean ± std": [f"{m:.4f} ± {s:.4f}" if not math.isnan(s) else f"{m:.4f}"
                                       for m, s in zip(t["test_accuracy"], t["test_accuracy_std"])],
         "min – max": [f"{lo:.4f} – {hi:.4f}" for lo, hi in zip(t["test_accuracy_min"], t["test_accuracy_max"])],
-        "95% CI over seeds": [_interval(lo, hi) for lo, hi in zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"])],
-        "95% CI over seeds × images": [_interval(lo, hi) for lo, hi in
+        "95% CI over seeds": [_interval(lo, hi, why=why) for lo, hi, why in
+                              zip(t["test_accuracy_ci_low"], t["test_accuracy_ci_high"], spread)],
+        "95% CI over seeds × images": [_interval(lo, hi, why=NO_IMAGE_SPREAD) for lo, hi in
                                        zip(t["test_accuracy_ci_images_low"], t["test_accuracy_ci_images_high"])],
         "params": t["params"].map("{:,}".format),
         "MFLOPs/img": t["mflops_per_image"].map("{:.1f}".format),
@@ -354,7 +375,8 @@ def accuracy_section(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     per_run = pd.DataFrame({
         "variant": runs["variant"].map(title), "seed": runs["seed"].map(str),
         "test accuracy": runs["test_accuracy"].map("{:.4f}".format),
-        "95% CI over images": [_interval(lo, hi) for lo, hi in zip(runs["ci_low"], runs["ci_high"])],
+        "95% CI over images": [_interval(lo, hi, why=why) for lo, hi, why in
+                               zip(runs["ci_low"], runs["ci_high"], runs["ci_why"])],
         "best val accuracy": runs["best_val_accuracy"].map("{:.4f}".format),
         "epochs": runs["epochs"].map(str), "train min": runs["train_minutes"].map("{:.1f}".format),
         "train img/s": runs["train_img_per_s"].map("{:.0f}".format), "precision": runs["precision"],
@@ -390,11 +412,13 @@ def tests_section(tests: list[dict], study: Study) -> list[str]:
     rows = pd.DataFrame([{
         "difference": f"{title(t['first'])} − {title(t['second'])}",
         "mean over seeds (pt)": f"{100 * t['difference']:+.2f}",
-        "95% CI over seeds (pt)": _interval(t["ci_low"], t["ci_high"], 100, "{:+.2f}"),
-        "95% CI seeds × images (pt)": _interval(t["ci_images_low"], t["ci_images_high"], 100, "{:+.2f}"),
-        "paired t p": _p(t["t_test_p"]), "Holm (t)": _p(t["t_test_p_holm"]),
-        "sign-flip p": _p(t["permutation_p"]), "Holm (sign-flip)": _p(t["permutation_p_holm"]),
-        "detectable at 80% power (pt)": "n/a" if math.isnan(t["minimum_detectable_difference"])
+        "95% CI over seeds (pt)": _interval(t["ci_low"], t["ci_high"], 100, "{:+.2f}", t["spread"]),
+        "95% CI seeds × images (pt)": _interval(t["ci_images_low"], t["ci_images_high"], 100, "{:+.2f}",
+                                                NO_IMAGE_SPREAD),
+        # An undefined p-value shows its reason in its place; its Holm column then has nothing to adjust.
+        "paired t p": t["t_test"].text(), "Holm (t)": _p(t["t_test_p_holm"]),
+        "sign-flip p": t["permutation"].text(), "Holm (sign-flip)": _p(t["permutation_p_holm"]),
+        "detectable at 80% power (pt)": f"none: {t['spread']}" if math.isnan(t["minimum_detectable_difference"])
         else f"{100 * t['minimum_detectable_difference']:.2f}",
     } for t in tests])
     lines = ["## Do the variants differ?", ""]
@@ -414,10 +438,11 @@ def tests_section(tests: list[dict], study: Study) -> list[str]:
                   rows.to_markdown(index=False, disable_numparse=True), ""]
         lines += [f"- {t['verdict']}." for t in tests]
         lines.append("")
+    mcnemar_table, methods = mcnemar_by_seed(study, tests)
     lines += ["### Secondary: McNemar's test per seed", "",
-              "The two models of one seed on the same test images (exact binomial below 25 discordant images).",
+              f"The two models of one seed on the same test images. {mcnemar_label(methods)}",
               "A small p-value here says those two trained models differ, not that the variants do.", "",
-              mcnemar_by_seed(study, tests).to_markdown(index=False, disable_numparse=True), ""]
+              mcnemar_table.to_markdown(index=False, disable_numparse=True), ""]
     return lines
 
 
@@ -486,7 +511,7 @@ def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: St
            profile: str, seed: int = 0) -> str:
     lines = [f"# Variant comparison (profile `{profile}`)", "",
              "Accuracy on the held-out CIFAR-10 test set (never used for a training decision).", ""]
-    lines += accuracy_section(table, runs)
+    lines += accuracy_section(table, runs, study)
     lines += tests_section(tests, study)
     lines += cost_section(table)
     lines += machines_section(runs)

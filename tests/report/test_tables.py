@@ -118,3 +118,80 @@ def test_the_report_names_a_resumed_run_and_times_runs_from_their_curves(tmp_pat
     assert "Original seed 0 (after" not in text
     # The metrics say 1.0 min for every run; the curves say 4 epoch-lengths of 1,000 images at the run's speed.
     assert runs.set_index(["variant", "seed"]).loc[("se", 0), "train_minutes"] == pytest.approx(4 * 1000 / 980 / 60)
+
+
+# Degenerate studies: the report prints why a statistic is missing, never a p-value the data do not back.
+
+def cells(text: str, first_column: str) -> list[str]:
+    """The cells of the report's table row that starts with ``first_column``."""
+    row = next(line for line in text.splitlines() if line.startswith(f"| {first_column} "))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_zero_spread_prints_why_there_is_no_t_test_p_and_claims_no_evidence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81, 0.82], "se": [0.81, 0.82, 0.83]})  # +1 pt on every seed
+    table, tests = comparison_table(study, seed=0)
+    assert np.isnan(table.loc["se", "t_test_p_holm_vs_original"])  # null in the metrics, not 0
+    assert table.loc["se", "permutation_p_holm_vs_original"] == pytest.approx(0.25)
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
+    row = cells(text, "SE − Original")
+    assert row[2] == "none: the same on every seed: zero spread"
+    assert row[4:8] == ["the same on every seed: zero spread", "n/a", "0.25", "0.25"]
+    assert row[8] == "none: the same on every seed: zero spread"
+    assert ("- SE − Original = +1.00 pt on every one of the 3 seeds: no evidence of a difference (the paired t-test "
+            "is undefined without spread; exact sign-flip test, Holm p = 0.25, and 3 seeds cannot give one below "
+            "0.25).") in text
+    assert "Holm p = 0;" not in text and "Holm p = 0 " not in text and "evidence that" not in text
+
+
+def test_identical_models_are_reported_as_nothing_to_test(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.81]})  # the same predictions
+    table, tests = comparison_table(study, seed=0)
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
+    assert ("- SE − Original = +0.00 pt: the same accuracy on each of the 2 seeds, no difference to test (the paired "
+            "t-test is undefined without spread).") in text
+    row = cells(text, "SE − Original")
+    assert row[3] == "none: the same on every image of every run: no spread to resample"
+    assert row[4:6] == ["no difference on any seed", "n/a"] and row[6] == "1"
+    assert "Computed: no test on 2 of 2 pairs of models (no discordant image)." in text
+    assert "+0.00 pt, no test: the two models agree on every image: no discordant image to test" in text
+
+
+def test_a_single_seed_prints_why_its_interval_over_seeds_is_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80], "se": [0.75]})
+    table, tests = comparison_table(study, seed=0)
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
+    assert cells(text, "SE")[4] == "none: one seed: no spread to measure"
+    assert tests[0]["t_test"].reason == tests[0]["permutation"].reason == "one seed: no spread to measure"
+    assert np.isnan(table.loc["se", "t_test_p_holm_vs_original"])
+    assert "One training seed per variant: no seed-level evidence either way" in text
+
+
+def test_every_image_right_or_wrong_has_no_interval_and_mcnemar_says_what_it_computed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [1.0, 1.0], "se": [0.0, 0.0], "cbam": [1.0, 1.0]})
+    table, tests = comparison_table(study, seed=0)
+    runs = run_table(study, 0)
+    text = report(table, runs, tests, study, None, "smoke")
+    assert cells(text, "Original  | 0")[3] == "none: every image right: no spread to resample"
+    assert cells(text, "SE        | 1")[3] == "none: every image wrong: no spread to resample"
+    assert cells(text, "Original")[4:6] == ["none: the same on every seed: zero spread",
+                                            "none: the same on every image of every run: no spread to resample"]
+    # Original and CBAM both right everywhere: no test; SE wrong where they are right: 400 discordant images.
+    assert "+0.00 pt, no test: both models right on every image: no discordant image to test" in text
+    assert "-100.00 pt, p = " in text
+    assert ("Computed: the chi-square test with continuity correction on 4 of 6 pairs of models (25 or more "
+            "discordant images); no test on 2 of 6 pairs of models (no discordant image).") in text
+    assert "evidence that" not in text  # two seeds: the sign-flip test cannot go below 0.5
+
+
+def test_mcnemar_label_names_the_exact_test_when_it_was_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81, 0.82], "se": [0.75, 0.77, 0.76]})  # 16-24 discordant
+    table, tests = comparison_table(study, seed=0)
+    text = report(table, run_table(study, 0), tests, study, None, "smoke")
+    assert "Computed: the exact binomial test on 3 of 3 pairs of models (fewer than 25 discordant images)." in text
+    assert "exact binomial below 25" not in text
