@@ -82,7 +82,7 @@ def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.nda
     if not 0 <= y.min() <= y.max() < len(stats["classes"]):
         raise damaged(path, f"has labels from {y.min()} to {y.max()}, expected 0 to {len(stats['classes']) - 1}",
                       PREPARE)
-    return x, y
+    return x, y.astype(np.int64, copy=False)  # any integer type holds the labels; the pipelines expect int64
 
 
 def load_stats(prepared_dir: str | Path = PREPARED_DIR) -> dict:

@@ -26,4 +26,4 @@ def load_predictions(run: Run, labels: np.ndarray | None = None) -> tuple[np.nda
     if labels is not None and not np.array_equal(found, labels):
         raise damaged(run.predictions, f"holds predictions of {len(found)} images that are not the "
                                        f"{len(labels)} expected test images", rebuild)
-    return probs, found
+    return probs, found.astype(np.int64, copy=False)
