@@ -21,7 +21,7 @@ MAX_DETAIL = 160  # characters of a parser's own message kept in the one-line er
 
 
 def damaged(path: str | Path, problem: str, rebuild: str) -> DataError:
-    """The error for an artefact ``path`` that is missing or wrong: one line, ending with the command that rebuilds it."""
+    """The error for an artefact ``path`` that is missing or wrong: one line, ending with the command to rebuild it."""
     return DataError(f"{path}: {problem}; run `{rebuild}`")
 
 
@@ -132,15 +132,15 @@ def schema_problem(value, schema, where: str = "the document") -> str | None:
     if isinstance(schema, Each):
         if not isinstance(value, dict) or not value:
             return f"{where} is {_type_name(value) if value != {} else 'empty'}, expected an object with entries"
-        return next((p for key, item in value.items() if (p := schema_problem(item, schema.schema, _child(where, key)))),
-                    None)
+        problems = (schema_problem(item, schema.schema, _child(where, key)) for key, item in value.items())
+        return next((p for p in problems if p), None)
     if isinstance(schema, ListOf):
         if not isinstance(value, list):
             return f"{where} is {_type_name(value)}, expected a list"
         if schema.length is not None and len(value) != schema.length:
             return f"{where} has {len(value)} items, expected {schema.length}"
-        return next((p for i, item in enumerate(value) if (p := schema_problem(item, schema.schema, f"{where}[{i}]"))),
-                    None)
+        problems = (schema_problem(item, schema.schema, f"{where}[{i}]") for i, item in enumerate(value))
+        return next((p for p in problems if p), None)
     accepted = (int, float) if schema is float else schema  # an integer is a number too; a boolean is neither
     ok = isinstance(value, accepted) and (schema is bool or not isinstance(value, bool))
     return None if ok else f"{where} is {_type_name(value)}, expected {_TYPE_NAMES[schema]}"

@@ -140,5 +140,6 @@ def load_record(raw_dir: str | Path) -> dict:
     path = Path(raw_dir) / SOURCE_RECORD
     record = read_json(path, "download record", "dvc repro download", RECORD_SCHEMA)
     if record["file"] in ("", ".", "..") or Path(record["file"]).name != record["file"]:
-        raise damaged(path, f"names the file {record['file']!r}, expected a name inside {raw_dir}", "dvc repro download")
+        raise damaged(path, f"names the file {record['file']!r}, expected a name inside {raw_dir}",
+                      "dvc repro download")
     return record

@@ -53,14 +53,15 @@ def load_run(run: Run) -> tuple[dict, dict[str, dict[str, dict[str, np.ndarray]]
         parts = name.split(SEPARATOR)
         problem = ArraySpec(np.floating, (None,)).problem(values)
         if len(parts) != 3 or parts[1] not in ("per_image", "curve") or problem:
-            raise damaged(run.cam_scores, f"array {name!r} {problem or 'is not <map>|per_image|<metric> or <map>|curve|<name>'}",
-                          rebuild)
+            problem = problem or "is not named <map>|per_image|<metric> or <map>|curve|<name>"
+            raise damaged(run.cam_scores, f"array {name!r} {problem}", rebuild)
         key, kind, field = parts
         arrays.setdefault(key, {}).setdefault(kind, {})[field] = values
     for key in summary["maps"]:
         scores = arrays.get(key, {})
-        missing = [f"per_image|{m}" for m in LOWER_IS_BETTER if len(scores.get("per_image", {}).get(m, ())) != summary["images"]]
-        missing += [f"curve|{c}" for c in CURVES if len(scores.get("curve", {}).get(c, ())) < 2]
+        per_image, curves = scores.get("per_image", {}), scores.get("curve", {})
+        missing = [f"per_image|{m}" for m in LOWER_IS_BETTER if len(per_image.get(m, ())) != summary["images"]]
+        missing += [f"curve|{c}" for c in CURVES if len(curves.get(c, ())) < 2]
         if missing:
             raise damaged(run.cam_scores, f"the scores of {key} listed in {run.cam_metrics} lack or have the wrong "
                                           f"length of {', '.join(missing)}", rebuild)

@@ -40,7 +40,8 @@ def test_scores_and_curves_survive_the_round_trip(tmp_path, monkeypatch):
     np.savez(run.cam_scores, **run_arrays([result]))
     difference = {"difference": 0.1, "ci_low": 0.0, "ci_high": 0.2}
     scores = {"resolution": [16, 16], "wins_vs_random": 1, "img_per_s": 10.0, **dict.fromkeys(LOWER_IS_BETTER, 0.5),
-              "vs_random": dict.fromkeys(LOWER_IS_BETTER, difference), "vs_edge": dict.fromkeys(LOWER_IS_BETTER, difference),
+              "vs_random": dict.fromkeys(LOWER_IS_BETTER, difference),
+              "vs_edge": dict.fromkeys(LOWER_IS_BETTER, difference),
               "sanity": {"spearman": {"logits": 0.9}, "top_block": 0.4, "flagged": False}}
     run.cam_metrics.write_text(json.dumps({"training_seed": 3, "images": 2, "sanity_images": 2, "sanity_threshold": 0.5,
                                            "rule": "a rule", "chosen": "fused/gradcam",
