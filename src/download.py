@@ -11,10 +11,9 @@ import argparse
 from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params
-from src.data.sources import fetch_first
+from src.data.sources import SOURCE_RECORD, fetch_first
 
 RAW_DIR = "data/raw"
-SOURCE_RECORD = "source.json"
 
 
 @stage_main

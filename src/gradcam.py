@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     keys = {v: variant_map(summaries[v]) for v in variants}
     runs = {v: Run(v, seeds[0]) for v in variants}
     models = {v: load_variant(run.variant, run.seed, float32=True) for v, run in runs.items()}
-    probs = {v: load_predictions(run)[0][grid] for v, run in runs.items()}
+    probs = {v: load_predictions(run, y_test)[0][grid] for v, run in runs.items()}
     natives = {v: variant_natives(models[v], keys[v], cam["layers"], images, probs[v].argmax(axis=1),
                                   cam["batch_size"]) for v in variants}
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     x_test, y_test = load_split(args.prepared, "test")
     idx = faithfulness_images(y_test, cam["faithfulness_per_class"], seed)
     images, labels = x_test[idx], y_test[idx]
-    probs = load_predictions(run)[0][idx]
+    probs = load_predictions(run, y_test)[0][idx]
     model = load_variant(run.variant, run.seed, float32=True)
 
     implementation = params["model"]["implementation"]

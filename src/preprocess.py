@@ -11,16 +11,16 @@ Writes data/prepared/{train,val,test}.npz (x uint8 NHWC, y int64) and stats.json
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.atomic import atomic_path, write_json
-from pipeline.errors import DataError, stage_main
+from pipeline.errors import stage_main
 from pipeline.params import load_params
 from src.data.prepared import channel_stats, class_subset, stratified_split
 from src.data.readers import CLASSES, read_any
+from src.data.sources import load_record
 from src.paths import PREPARED_DIR, RAW_DIR
 
 
@@ -34,10 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     data_params, seed = params["data"], params["seed"]
 
-    record_path = Path(args.raw) / "source.json"
-    if not record_path.is_file():
-        raise DataError(f"{record_path}: missing; run `dvc repro download` first")
-    record = json.loads(record_path.read_text())
+    record = load_record(args.raw)
     arrays = read_any(Path(args.raw) / record["file"])
 
     x_full, y_full = arrays["train"]

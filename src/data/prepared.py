@@ -6,13 +6,14 @@ training, evaluation and explanation read them through ``load_split`` / ``load_s
 """
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import DataError, ParamsError
-from src.data.readers import CLASSES
+from pipeline.artefacts import ArraySpec, ListOf, damaged, read_json, read_npz
+from pipeline.errors import ParamsError
+from src.data.readers import CLASSES, IMAGE_SHAPE
 from src.paths import PREPARED_DIR
 
 
@@ -61,21 +62,39 @@ def channel_stats(x: np.ndarray) -> dict[str, list[float]]:
     return {"mean": scaled.mean(axis=0).round(6).tolist(), "std": scaled.std(axis=0).round(6).tolist()}
 
 
+PREPARE = "dvc repro preprocess"
+STATS_SCHEMA = {
+    "mean": ListOf(float, IMAGE_SHAPE[-1]), "std": ListOf(float, IMAGE_SHAPE[-1]), "classes": ListOf(str),
+    "sizes": {"train": int, "val": int, "test": int}, "source": {"kind": str, "format": str},
+}
+SPLIT_ARRAYS = {"x": ArraySpec(np.uint8, (None, *IMAGE_SHAPE)), "y": ArraySpec(np.integer, (None,))}
+
+
 def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one prepared split; DataError if it is missing or malformed."""
+    """One prepared split (x uint8 NHWC, y labels), checked against its stats; DataError if missing or malformed."""
+    stats = load_stats(prepared_dir)
     path = Path(prepared_dir) / f"{split}.npz"
-    try:
-        with np.load(path) as data:
-            x, y = data["x"], data["y"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read prepared split ({exc}); run `dvc repro preprocess`") from None
-    return x, y
+    arrays = read_npz(path, "prepared split", PREPARE, SPLIT_ARRAYS)
+    x, y = arrays["x"], arrays["y"]
+    if len(x) != len(y) or len(y) != stats["sizes"][split]:
+        raise damaged(path, f"holds {len(x)} images and {len(y)} labels, stats.json says {stats['sizes'][split]}",
+                      PREPARE)
+    if not 0 <= y.min() <= y.max() < len(stats["classes"]):
+        raise damaged(path, f"has labels from {y.min()} to {y.max()}, expected 0 to {len(stats['classes']) - 1}",
+                      PREPARE)
+    return x, y.astype(np.int64, copy=False)  # any integer type holds the labels; the pipelines expect int64
 
 
 def load_stats(prepared_dir: str | Path = PREPARED_DIR) -> dict:
-    """Normalisation stats, classes, split sizes and data source; DataError if missing."""
+    """Normalisation stats, classes, split sizes and data source; DataError if missing or malformed."""
     path = Path(prepared_dir) / "stats.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read normalisation stats ({exc}); run `dvc repro preprocess`") from None
+    stats = read_json(path, "normalisation stats file", PREPARE, STATS_SCHEMA)
+    if stats["classes"] != list(CLASSES):
+        raise damaged(path, f"lists {len(stats['classes'])} classes, expected the {len(CLASSES)} CIFAR-10 classes in "
+                            "order", PREPARE)
+    if not all(math.isfinite(s) and s > 0 for s in stats["std"]) or not all(map(math.isfinite, stats["mean"])):
+        raise damaged(path, f"has mean {stats['mean']} and std {stats['std']}, expected finite values and a "
+                            "positive std", PREPARE)
+    if min(stats["sizes"].values()) < 1:
+        raise damaged(path, f"has split sizes {stats['sizes']}, expected at least one image each", PREPARE)
+    return stats

@@ -3,7 +3,8 @@
 ``fetch_first(sources, dest)`` tries the sources in the order given and returns a
 record of the one that worked (kind, location, format, checksums). A source that
 is unreachable, missing, truncated, not an archive or has the wrong checksum is
-skipped with its reason; if none works, one DataError lists every reason.
+skipped with its reason; if none works, one DataError lists every reason. The download
+stage writes the record to data/raw/source.json, and preprocess reads it back with ``load_record``.
 """
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.artefacts import Maybe, damaged, read_json
 from pipeline.errors import DataError
 from src.data.readers import ARCHIVE_ERRORS, detect_format
 
 CHUNK = 1 << 20
+SOURCE_RECORD = "source.json"
+RECORD_SCHEMA = {"file": str, **{key: Maybe(str) for key in ("kind", "location", "format", "sha256")}}
 
 
 def file_digest(path: str | Path, algorithm: str) -> str:
@@ -129,3 +133,13 @@ def fetch_first(sources: list[dict], dest_dir: Path, timeout: float) -> dict:
             continue
         return record
     raise DataError("no CIFAR-10 source worked:\n  " + "\n  ".join(reasons))
+
+
+def load_record(raw_dir: str | Path) -> dict:
+    """The download stage's record of ``raw_dir`` (see ``fetch_first``); DataError if missing or malformed."""
+    path = Path(raw_dir) / SOURCE_RECORD
+    record = read_json(path, "download record", "dvc repro download", RECORD_SCHEMA)
+    if record["file"] in ("", ".", "..") or Path(record["file"]).name != record["file"]:
+        raise damaged(path, f"names the file {record['file']!r}, expected a name inside {raw_dir}",
+                      "dvc repro download")
+    return record

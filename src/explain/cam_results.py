@@ -8,15 +8,25 @@ stages both read it from here, so they agree without loading a model.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import numpy as np
 
-from pipeline.errors import DataError
+from pipeline.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
+from src.explain.significance import LOWER_IS_BETTER
 from src.paths import Run
 
 SEPARATOR = "|"  # npz keys: "<layer>/<method>|<kind>|<name>"
+# The mean curves stored per map: its own, then its random and edge baselines'.
+CURVES = tuple(f"{prefix}{kind}" for prefix in ("", "random_", "edge_") for kind in ("deletion", "insertion"))
+_DIFFERENCE = {"difference": float, "ci_low": float, "ci_high": float}
+MAP_SCHEMA = {
+    "resolution": ListOf(int, 2), "wins_vs_random": int, "img_per_s": float, **{m: float for m in LOWER_IS_BETTER},
+    "vs_random": {m: _DIFFERENCE for m in LOWER_IS_BETTER}, "vs_edge": {m: _DIFFERENCE for m in LOWER_IS_BETTER},
+    "sanity": {"spearman": Each(float), "top_block": float, "flagged": bool},
+}
+SUMMARY_SCHEMA = {"training_seed": int, "images": int, "sanity_images": int, "sanity_threshold": float, "rule": str,
+                  "chosen": str, "maps": Each(MAP_SCHEMA)}
 
 
 def run_arrays(results) -> dict[str, np.ndarray]:
@@ -34,28 +44,39 @@ def run_arrays(results) -> dict[str, np.ndarray]:
 
 
 def load_run(run: Run) -> tuple[dict, dict[str, dict[str, dict[str, np.ndarray]]]]:
-    """(summary JSON, {map key: {"per_image": {metric: (N,)}, "curve": {name: (steps + 1,)}}}) of one run."""
-    try:
-        summary = json.loads(run.cam_metrics.read_text())
-        with np.load(run.cam_scores) as data:
-            arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-            for name in data.files:
-                key, kind, field = name.split(SEPARATOR)
-                arrays.setdefault(key, {}).setdefault(kind, {})[field] = data[name]
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{run.cam_metrics} / {run.cam_scores}: cannot read ({exc}); "
-                        f"run `dvc repro heatmaps@{run.name}`") from None
+    """(summary JSON, {map key: {"per_image": {metric: (N,)}, "curve": {name: (steps + 1,)}}}) of one run;
+    DataError if either file is missing, malformed or does not match the other."""
+    summary = load_summaries([run])[0]
+    rebuild = f"dvc repro heatmaps@{run.name}"
+    arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for name, values in read_npz(run.cam_scores, "heatmap scores file", rebuild).items():
+        parts = name.split(SEPARATOR)
+        problem = ArraySpec(np.floating, (None,)).problem(values)
+        if len(parts) != 3 or parts[1] not in ("per_image", "curve") or problem:
+            problem = problem or "is not named <map>|per_image|<metric> or <map>|curve|<name>"
+            raise damaged(run.cam_scores, f"array {name!r} {problem}", rebuild)
+        key, kind, field = parts
+        arrays.setdefault(key, {}).setdefault(kind, {})[field] = values
+    for key in summary["maps"]:
+        scores = arrays.get(key, {})
+        per_image, curves = scores.get("per_image", {}), scores.get("curve", {})
+        missing = [f"per_image|{m}" for m in LOWER_IS_BETTER if len(per_image.get(m, ())) != summary["images"]]
+        missing += [f"curve|{c}" for c in CURVES if len(curves.get(c, ())) < 2]
+        if missing:
+            raise damaged(run.cam_scores, f"the scores of {key} listed in {run.cam_metrics} lack or have the wrong "
+                                          f"length of {', '.join(missing)}", rebuild)
     return summary, arrays
 
 
 def load_summaries(runs: list[Run]) -> list[dict]:
-    """The JSON summaries of ``runs``."""
+    """The JSON summaries of ``runs``; DataError if one is missing or malformed."""
     summaries = []
     for run in runs:
-        try:
-            summaries.append(json.loads(run.cam_metrics.read_text()))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{run.cam_metrics}: cannot read ({exc}); run `dvc repro heatmaps@{run.name}`") from None
+        rebuild = f"dvc repro heatmaps@{run.name}"
+        summary = read_json(run.cam_metrics, "heatmap summary", rebuild, SUMMARY_SCHEMA)
+        if summary["chosen"] not in summary["maps"]:
+            raise damaged(run.cam_metrics, f"its chosen map {summary['chosen']!r} is not among its maps", rebuild)
+        summaries.append(summary)
     return summaries
 
 

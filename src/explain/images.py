@@ -1,16 +1,35 @@
-"""Images of any size for the model and heatmaps drawn back on them."""
+"""Images of any size for the model and heatmaps drawn back on them.
+
+Images come as users have them: turned by their EXIF orientation, and with more than 8 bits
+(16-bit grayscale PNG, 32-bit integer or float TIFF) stretched from their own range to 0-255,
+where a plain ``convert("RGB")`` clips them to white or black; palette and alpha images are
+converted as Pillow does (alpha dropped).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import DataError
 from src.explain.cam import overlay
 
 MODEL_SIZE = (32, 32)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+HIGH_DEPTH_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # one channel, more than 8 bits
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB; a high-depth one scaled linearly from its darkest to its brightest pixel."""
+    if image.mode not in HIGH_DEPTH_MODES:
+        return image.convert("RGB")
+    values = np.asarray(image, np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    scaled = (np.nan_to_num(values, nan=low, posinf=high, neginf=low) - low) / (high - low) * 255 if high > low \
+        else np.zeros_like(values)  # a flat image has no range to stretch: black, whatever its level
+    return Image.fromarray(np.round(scaled).astype(np.uint8)).convert("RGB")
 
 
 def load_image(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +38,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = to_rgb8(ImageOps.exif_transpose(img))
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:

@@ -7,11 +7,14 @@ saved ``models/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
+import yaml
 
-from pipeline.errors import DataError
+from pipeline.artefacts import damaged, describe
+from src.data.readers import CLASSES
 from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
 from src.paths import MODEL_DIR, Run
 
@@ -39,19 +42,55 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     to_reference(model).save(path, include_optimizer=False)
 
 
+def train_command(run: Run, params_file: str | Path = "params.yaml") -> tuple[str, str]:
+    """(why ``run`` has no stage, or "") and the command that trains it.
+
+    Only the runs of ``train.variants`` x ``train.seeds`` have a train@ stage; for any other the
+    command adds the missing variant or seed to the study (which trains only the new runs).
+    """
+    try:
+        train = yaml.safe_load(Path(params_file).read_text())["train"]
+        variants, seeds = [str(v) for v in train["variants"]], [int(s) for s in train["seeds"]]
+    except Exception:  # no readable params: name the stage, which is all that can be said
+        return "", f"dvc repro train@{run.name}"
+    missing = [f"{key} {value} is not in train.{key}s of {params_file}"
+               for key, value, listed in (("variant", run.variant, variants), ("seed", run.seed, seeds))
+               if value not in listed]
+    if not missing:
+        return "", f"dvc repro train@{run.name}"
+    settings = []
+    if run.variant not in variants:
+        settings.append(f"-S 'train.variants=[{','.join([*variants, run.variant])}]'")
+    if run.seed not in seeds:
+        settings.append(f"-S 'train.seeds=[{','.join(map(str, sorted([*seeds, run.seed])))}]'")
+    return f" ({' and '.join(missing)})", "dvc exp run " + " ".join(settings)
+
+
 def load_variant(variant: str, seed: int, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
-    """The model of ``variant`` trained with ``seed``, ready for inference; DataError if missing or unreadable.
+    """The model of ``variant`` trained with ``seed``, ready for inference; DataError if missing, damaged or not
+    a CIFAR-10 classifier.
 
     ``float32=True`` returns it computing in float32 whatever precision it was
     trained in (see ``float32_model``).
     """
+    run = Run(variant, seed)
     path = model_path(variant, seed, model_dir)
+    reason, command = train_command(run)
     if not path.is_file():
-        raise DataError(f"{path}: no trained model; run `dvc repro train@{Run(variant, seed).name}`")
+        raise damaged(path, f"no trained model{reason}", command)
     try:
+        # Keras reports a damaged archive as "File not found"; reading every member first says what is wrong.
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+        if broken is not None:
+            raise zipfile.BadZipFile(f"member {broken} is damaged")
         model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged zip/config
-        raise DataError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # zipfile, h5py and Keras raise many types for a damaged archive or config
+        raise damaged(path, f"cannot load model ({describe(exc)})", command) from None
+    outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if outputs != len(CLASSES):
+        raise damaged(path, f"the model has {outputs} outputs, expected one per CIFAR-10 class ({len(CLASSES)})",
+                      command)
     return float32_model(model) if float32 else model
 
 

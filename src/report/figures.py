@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 from src.explain.results import load_predictions  # noqa: E402
 from src.models.variants import title  # noqa: E402
 from src.paths import Run  # noqa: E402
-from src.report.tables import Study, read_curve  # noqa: E402
+from src.report.inputs import read_curve  # noqa: E402
+from src.report.tables import Study  # noqa: E402
 
 # The per-epoch curves compare aggregates over seeds: file name -> (dvclive split, metric, axis label).
 CURVES = {

@@ -8,34 +8,23 @@ undefined on the data (one seed, no spread, identical predictions) the report pr
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.errors import DataError
 from src.explain.results import load_predictions
 from src.explain.significance import beats, better_side
 from src.explain.cam_results import load_run, variant_map
 from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
+from src.report.inputs import read_curve, read_test_metrics, read_train_metrics
 from src.report.seeds import seed_level_tests
 from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, \
     constant_reason, mcnemar, two_level_bootstrap
 from src.stats.seeds import ALPHA, POWER, no_spread_reason, smallest_permutation_p, variant_summary
-
-
-def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
-    """One dvclive training curve of a run (columns ``step`` and the metric)."""
-    path = run.curve(split, metric)
-    try:
-        return pd.read_csv(path, sep="\t")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read training curve ({exc}); run `dvc repro train@{run.name}`") from None
 
 
 def whole_run_timing(train: dict, epoch_seconds: np.ndarray) -> dict[str, float]:
@@ -56,13 +45,6 @@ def whole_run_timing(train: dict, epoch_seconds: np.ndarray) -> dict[str, float]
             "train_img_per_s": images_per_epoch / float(np.median(steady))}
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read ({exc}); run `dvc repro` for the stage that writes it") from None
-
-
 @dataclass
 class Study:
     """Everything compare reads about the runs: per run its metrics, its whole-run timing and per-image correctness."""
@@ -77,14 +59,15 @@ class Study:
     @classmethod
     def load(cls, variants: list[str], seeds: list[int]) -> "Study":
         runs = [Run(v, s) for v in variants for s in seeds]
-        correct = {}
+        correct, labels = {}, None
         for run in runs:
-            probs, labels = load_predictions(run)
+            # Every run is paired with every other on the same test images.
+            probs, labels = load_predictions(run, labels)
             correct[run] = probs.argmax(axis=1) == labels
-        train = {r: read_json(r.train_metrics) for r in runs}
+        train = {r: read_train_metrics(r) for r in runs}
         timing = {r: whole_run_timing(train[r], read_curve(r, "time", "train_seconds")["train_seconds"].to_numpy())
                   for r in runs}
-        return cls(variants, seeds, train, {r: read_json(r.test_metrics) for r in runs}, correct, timing)
+        return cls(variants, seeds, train, {r: read_test_metrics(r) for r in runs}, correct, timing)
 
     def runs(self, variant: str) -> list[Run]:
         return [Run(variant, s) for s in self.seeds]
