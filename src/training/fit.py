@@ -29,14 +29,8 @@ from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
 from src.training.resume import prepare_backup, run_fingerprint
-from src.training.runtime import (
-    Cluster,
-    choose_precision,
-    cluster_from_env,
-    configure_runtime,
-    environment,
-    make_strategy,
-)
+from src.training.cluster import Cluster, cluster_from_env
+from src.training.runtime import choose_precision, configure_runtime, environment, make_strategy
 from src.training.stem_init import whiten_stem
 
 
@@ -58,7 +52,7 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     """
     train_params, seed, variant = params["train"], run.seed, run.variant
     multi_worker = train_params["strategy"] == "multi_worker"
-    cluster = cluster_from_env() if multi_worker else Cluster(None, 0, 1)
+    cluster = cluster_from_env(required=True) if multi_worker else Cluster(None, 0, 1)
     strategy = make_strategy(train_params["strategy"])  # first: collective ops need it before other TF work
 
     x_train, y_train = load_split(prepared_dir, "train")
@@ -79,9 +73,10 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     with strategy.scope():
         network = build_variant(variant, params["model"], num_classes=num_classes,
                                 normalization=([m * 255 for m in stats["mean"]], [s * 255 for s in stats["std"]]))
-        model = multi_worker_model(network) if multi_worker else network
+        # One worker needs no workaround (its logs are not reduced over workers).
+        model = multi_worker_model(network) if cluster.workers > 1 else network
         compile_model(model, train_params, steps_per_epoch)
-        if multi_worker:
+        if cluster.workers > 1:
             prepare_for_fit(model)
 
     backup_dir = run.checkpoints if cluster.is_chief else run.checkpoints.with_name(
