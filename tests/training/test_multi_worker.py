@@ -179,3 +179,24 @@ def test_sigterm_ends_a_worker_blocked_in_tensorflow(tmp_path: Path, peer_that_n
     assert proc.returncode == 128 + signal.SIGTERM
     assert "worker-0 stopped by SIGTERM while training" in assert_one_error_line(err)
     assert not answers(cluster["worker"][0])  # the training child is gone too
+
+
+def test_a_one_worker_cluster_trains_stops_on_sigterm_and_resumes(tmp_path: Path):
+    cluster = {"worker": [f"localhost:{free_ports(1)[0]}"]}
+    params = tiny_params(strategy="multi_worker", epochs=4)
+    proc = start_worker(tmp_path, cluster, 0, params)
+    meta = tmp_path / "checkpoints/se/seed0/training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not meta.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    seconds, err = finish(proc, within=10)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "worker-0 stopped by SIGTERM while training" in assert_one_error_line(err)
+
+    proc = start_worker(tmp_path, cluster, 0, params)
+    seconds, err = finish(proc, within=300)
+    assert proc.returncode == 0, err[-3000:]
+    metrics = json.loads((tmp_path / "metrics/train/se/seed0.json").read_text())
+    assert metrics["workers"] == 1 and metrics["epochs"] == 4 and metrics["resumed_from_epoch"] >= 1
