@@ -32,6 +32,7 @@ FIX = f"set TF_CONFIG on every worker like {EXAMPLE} (README, \"Scaling out\")"
 READY_FD_VARIABLE = "TRAIN_CLUSTER_READY_FD"
 FORMING, FORMED = b"1", b"2"
 PROBE_INTERVAL_SECONDS = 0.5
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_GRACE_SECONDS = 3  # after SIGTERM, before SIGKILL: well inside the 10 s a stop may take
 
 
@@ -180,6 +181,8 @@ class Stopped(Exception):
 
 
 def _raise_stopped(signum, frame):
+    for stop in STOP_SIGNALS:  # a second Ctrl-C must not interrupt the stopping
+        signal.signal(stop, signal.SIG_IGN)
     raise Stopped(signum)
 
 
@@ -188,10 +191,10 @@ def supervise(cluster: Cluster, timeout: float, command: list[str]) -> int:
 
     The child must report through ``report_cluster_formed`` within ``timeout`` s of its
     ``report_cluster_forming``, else it is ended and the error names the peers that do not
-    answer (or, if all do, that one of them did not join). SIGTERM and SIGINT end the child (SIGKILL after
-    ``STOP_GRACE_SECONDS``) and the stage with exit code 128 + the signal.
+    answer (or, if all do, that one of them did not join). SIGTERM and SIGINT end the child
+    (SIGKILL after ``STOP_GRACE_SECONDS``) and the stage with exit code 128 + the signal.
     """
-    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, _raise_stopped) for s in STOP_SIGNALS}
     child = None
     try:
         with hold_own_port(cluster):
@@ -209,7 +212,12 @@ def supervise(cluster: Cluster, timeout: float, command: list[str]) -> int:
                        "or one with another TF_CONFIG)")
                 raise ClusterError(f"the training cluster did not form within {timeout:g} s of TensorFlow's start "
                                    f"(train.cluster_timeout_seconds): {why}")
-        return child.wait()
+        code = child.wait()
+        if code < 0:  # killed by a signal not sent here, e.g. by the kernel when memory ran out
+            print(f"error: train: the training process of {cluster.name} was killed by "
+                  f"{signal.Signals(-code).name}", file=sys.stderr)
+            return 128 - code
+        return code
     except Stopped as stop:
         if child is not None:
             _end(child)

@@ -127,13 +127,14 @@ def test_a_worker_whose_peer_never_starts_exits_at_its_deadline_naming_it(tmp_pa
     assert not (tmp_path / "models").exists() and not (tmp_path / "checkpoints").exists()
 
 
-def test_sigterm_ends_a_worker_waiting_for_its_peer(tmp_path: Path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_a_worker_waiting_for_its_peer(tmp_path: Path, stop: signal.Signals):
     proc = start_worker(tmp_path, two_worker_cluster(), 0, tiny_params(strategy="multi_worker"))
     wait_for_line(proc, "waiting up to 120 s")
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     seconds, err = finish(proc, within=10)
-    assert proc.returncode == 128 + signal.SIGTERM
-    assert "worker-0 stopped by SIGTERM while waiting for the cluster" in assert_one_error_line(err)
+    assert proc.returncode == 128 + stop
+    assert f"worker-0 stopped by {stop.name} while waiting for the cluster" in assert_one_error_line(err)
 
 
 @pytest.fixture
