@@ -23,6 +23,10 @@ class TrainingError(PipelineError):
     """Training diverged (NaN/inf loss) or could not produce a model worth saving."""
 
 
+class ClusterError(PipelineError):
+    """A multi-worker run's TF_CONFIG is invalid, its port is taken, or its cluster did not form in time."""
+
+
 EXIT_USER_ERROR = 2
 
 

@@ -127,6 +127,7 @@ MAX_WIDTH = 1024
 MAX_BLOCKS_PER_STAGE = 64
 MAX_GRID_PER_CLASS = 10
 MAX_TRAINING_SEEDS = 100
+MAX_CLUSTER_TIMEOUT_SECONDS = 86400
 
 SCHEMA: dict[str, Rule] = {
     "profile": choice(PROFILES),
@@ -166,6 +167,7 @@ SCHEMA: dict[str, Rule] = {
     "train.precision": choice(PRECISIONS),
     "train.jit_compile": boolean(),
     "train.strategy": choice(STRATEGIES),
+    "train.cluster_timeout_seconds": number(gt=0, le=MAX_CLUSTER_TIMEOUT_SECONDS),
     "train.early_stopping_patience": integer(lo=0, hi=MAX_EPOCHS),
     "evaluate.batch_size": integer(lo=1, hi=65536),
     "evaluate.tta_flip": boolean(),

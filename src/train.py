@@ -11,16 +11,19 @@ Reads params ``seed`` (the split), ``model`` (its own ``model.attention.<variant
 A run killed mid-way resumes from its last completed epoch when the stage runs
 again (checkpoints/<variant>/seed<seed>/, discarded if the run's params changed). A
 NaN/inf loss stops training with an error and saves no model. In a multi-worker run
-only the chief writes these outputs.
+only the chief writes these outputs, and the command supervises the training in a child
+process that it ends, with one error line, if the cluster does not form within
+``train.cluster_timeout_seconds`` or on SIGTERM/SIGINT (src/training/cluster.py).
 """
 from __future__ import annotations
+
+import sys
 
 from pipeline.atomic import publish, staging_dir, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params, run_stage_arguments
-from src.models.io import save_model
 from src.paths import PREPARED_DIR, TRAIN_METRICS_DIR, Run
-from src.training.fit import train_run
+from src.training.cluster import cluster_from_env, run_as_supervised_child, supervise
 
 
 @stage_main
@@ -28,6 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params = load_params(args.params)
     run = Run(args.variant, args.seed)
+    if params["train"]["strategy"] == "multi_worker" and not run_as_supervised_child():
+        command = [sys.executable, "-m", "src.train", "--variant", args.variant, "--seed", str(args.seed),
+                   "--params", args.params, "--prepared", args.prepared]
+        sys.exit(supervise(cluster_from_env(required=True), params["train"]["cluster_timeout_seconds"], command))
+    # Imported here: a multi-worker supervisor never loads TensorFlow, whose C++ would hold up its signals.
+    from src.models.io import save_model
+    from src.training.fit import train_run
+
     result = train_run(run, params, args.prepared)
     metrics = result.metrics
     if result.cluster.is_chief:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
@@ -27,17 +26,12 @@ from src.models.layer_names import STEM_CONV
 from src.models.resnet import build_variant
 from src.paths import PREPARED_DIR, Run
 from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
+from src.training.cluster import Cluster, cluster_from_env
+from src.training.journal import EpochJournal, summary
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
 from src.training.resume import prepare_backup, run_fingerprint
-from src.training.runtime import (
-    Cluster,
-    choose_precision,
-    cluster_from_env,
-    configure_runtime,
-    environment,
-    make_strategy,
-)
+from src.training.runtime import choose_precision, configure_runtime, environment, make_strategy
 from src.training.stem_init import whiten_stem
 
 
@@ -59,7 +53,7 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     """
     train_params, seed, variant = params["train"], run.seed, run.variant
     multi_worker = train_params["strategy"] == "multi_worker"
-    cluster = cluster_from_env() if multi_worker else Cluster(None, 0, 1)
+    cluster = cluster_from_env(required=True) if multi_worker else Cluster(None, 0, 1)
     strategy = make_strategy(train_params["strategy"])  # first: collective ops need it before other TF work
 
     x_train, y_train = load_split(prepared_dir, "train")
@@ -82,9 +76,10 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
                                 normalization=([m * 255 for m in stats["mean"]], [s * 255 for s in stats["std"]]))
         if train_params["freeze_stem"]:
             network.get_layer(STEM_CONV).trainable = False
-        model = multi_worker_model(network) if multi_worker else network
+        # One worker needs no workaround (its logs are not reduced over workers).
+        model = multi_worker_model(network) if cluster.workers > 1 else network
         compile_model(model, train_params, steps_per_epoch)
-        if multi_worker:
+        if cluster.workers > 1:
             prepare_for_fit(model)
 
     backup_dir = run.checkpoints if cluster.is_chief else run.checkpoints.with_name(
@@ -99,10 +94,12 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     val_ds = make_dataset(x_val, y_val, params["evaluate"]["batch_size"], num_classes=num_classes)
 
     timer = EpochTimer()
+    journal = EpochJournal(backup_dir, resume_epoch, timer)
     callbacks = [
         StopOnNonFiniteLoss(),
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
         timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
+        journal,  # before the backup: an epoch the backup holds is in the journal
+        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
     ]
     if cluster.is_chief:
         timer.live = _start_live(run.live_curves, resume_epoch)
@@ -117,31 +114,24 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     start = time.perf_counter()
     try:
         with strategy.scope():
-            history = model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"],
-                                steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
-                                verbose=1 if sys.stdout.isatty() else 2)
+            model.fit(train_ds, validation_data=val_ds, epochs=train_params["epochs"],
+                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
+                      verbose=1 if sys.stdout.isatty() else 2)
     except TrainingError:
         shutil.rmtree(backup_dir, ignore_errors=True)
         raise
     wall = time.perf_counter() - start
 
-    val_acc = history.history.get("val_accuracy", [])
-    # Epoch 1 includes graph tracing/compilation; later epochs give the steady-state rate.
-    steady = timer.train_seconds[1:] or timer.train_seconds
-    img_per_s = steps_per_epoch * batch_size / float(np.median(steady)) if steady else None
+    # Every epoch of the run, those before a resume too.
+    run_summary = summary(journal.epochs, steps_per_epoch * batch_size, journal.earlier_seconds + wall)
     metrics = {
         "variant": variant,
         "training_seed": seed,
         "params": int(network.count_params()),
         "mflops_per_image": round(flops_per_image(network) / 1e6, 2),
-        "epochs": int(resume_epoch + len(history.history.get("loss", []))),
+        "epochs": run_summary.pop("epochs"),
         "resumed_from_epoch": int(resume_epoch),
-        "best_val_accuracy": float(max(val_acc)) if val_acc else None,
-        "best_epoch": int(resume_epoch + int(np.argmax(val_acc)) + 1) if val_acc else None,
-        "final_val_accuracy": float(val_acc[-1]) if val_acc else None,
-        "final_train_accuracy": float(history.history["accuracy"][-1]),
-        "train_minutes": round(wall / 60, 3),
-        "train_img_per_s": round(img_per_s, 1) if img_per_s else None,
+        **run_summary,
         "precision": precision.policy,
         "implementation": params["model"]["implementation"],
         "workers": cluster.workers,

@@ -7,6 +7,9 @@ import shutil
 import sys
 from pathlib import Path
 
+# Other runs, and how long a multi-worker run waits for its cluster: no bearing on a run's numbers.
+NOT_IN_A_RUN = ("variants", "seeds", "cluster_timeout_seconds")
+
 
 def run_fingerprint(variant: str, training_seed: int, params: dict, stats: dict, precision: str) -> str:
     """Hash of everything that makes a backup resumable; any change discards the backup.
@@ -19,7 +22,7 @@ def run_fingerprint(variant: str, training_seed: int, params: dict, stats: dict,
     model = {k: v for k, v in params["model"].items() if k != "attention"}
     relevant = {"variant": variant, "training_seed": training_seed, "seed": params["seed"],
                 "model": {**model, "attention": params["model"]["attention"][variant]},
-                "train": {k: v for k, v in params["train"].items() if k not in ("variants", "seeds")},
+                "train": {k: v for k, v in params["train"].items() if k not in NOT_IN_A_RUN},
                 "data": stats, "precision": precision}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 

@@ -8,7 +8,6 @@ training metrics.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -16,6 +15,9 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from pipeline.errors import ClusterError
+from src.training.cluster import report_cluster_formed, report_cluster_forming
 
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_GPU_COMPUTE_CAPABILITY = (8, 0)
@@ -84,44 +86,19 @@ def configure_runtime(seed: int, policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """This process's place in a (possibly one-process) training cluster."""
-
-    task_type: str | None
-    task_id: int
-    workers: int
-    has_chief_task: bool = False
-
-    @property
-    def is_chief(self) -> bool:
-        """Writes models, metrics and plots: the ``chief`` task, else worker 0, else the only process."""
-        return self.task_type in (None, "chief") or (self.task_type == "worker" and self.task_id == 0
-                                                     and not self.has_chief_task)
-
-    @property
-    def name(self) -> str:
-        return "single" if self.task_type is None else f"{self.task_type}-{self.task_id}"
-
-
-def cluster_from_env() -> Cluster:
-    """This process's task from ``TF_CONFIG`` (set by Slurm scripts, Ray Train or by hand)."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return Cluster(None, 0, 1)
-    config = json.loads(raw)
-    spec, task = config.get("cluster", {}), config.get("task", {})
-    workers = len(spec.get("chief", [])) + len(spec.get("worker", []))
-    return Cluster(task.get("type"), int(task.get("index", 0)), workers, has_chief_task=bool(spec.get("chief")))
-
-
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """``default``: the one local device; ``mirrored``: all local GPUs (or the CPU);
     ``multi_worker``: data-parallel over the processes in ``TF_CONFIG``. Create it before any other TF work."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        report_cluster_forming()
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.OpError as exc:  # e.g. a peer that answered its port but never registered
+            raise ClusterError(f"the training cluster did not form: {exc.message.splitlines()[0]}") from None
+        report_cluster_formed()
+        return strategy
     return tf.distribute.get_strategy()
 
 

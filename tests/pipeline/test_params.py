@@ -88,6 +88,8 @@ def test_every_profile_is_valid(name):
     ("train.seeds", [1, 1], r"train.seeds = \[1, 1\] is invalid; it must be a non-empty list of at most 100 different"),
     ("train.seeds", [], r"train.seeds = \[\] is invalid"),
     ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored, multi_worker"),
+    ("train.cluster_timeout_seconds", 0, r"train.cluster_timeout_seconds = 0 is invalid; it must be a finite number > 0"),
+    ("train.cluster_timeout_seconds", "2m", r"train.cluster_timeout_seconds = '2m' is invalid"),
 ])
 def test_bad_values_are_named(good, key, value, expected):
     with pytest.raises(ParamsError, match=expected):

@@ -1,11 +1,9 @@
-"""Precision follows the hardware; the cluster comes from TF_CONFIG."""
+"""Precision follows the hardware."""
 from __future__ import annotations
-
-import json
 
 import pytest
 
-from src.training.runtime import Cluster, choose_precision, cluster_from_env, cpu_flags, cpu_name
+from src.training.runtime import choose_precision, cpu_flags, cpu_name
 
 ZEN3 = "fpu vme sse sse2 avx f16c avx2 fma bmi2 sha_ni vaes"
 SAPPHIRE_RAPIDS = ZEN3 + " avx512f avx512_bf16 amx_bf16 amx_tile"
@@ -53,18 +51,3 @@ def test_an_explicit_precision_is_kept(requested):
 def test_this_machine_gets_a_precision_with_a_reason():
     chosen = choose_precision("auto")
     assert chosen.policy in ("float32", "mixed_bfloat16") and chosen.reason
-
-
-def test_cluster_from_tf_config(monkeypatch):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert cluster_from_env() == Cluster(None, 0, 1) and Cluster(None, 0, 1).is_chief
-    workers = {"worker": ["a:1", "b:1", "c:1"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": workers, "task": {"type": "worker", "index": 0}}))
-    assert cluster_from_env().is_chief and cluster_from_env().workers == 3
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": workers, "task": {"type": "worker", "index": 2}}))
-    assert not cluster_from_env().is_chief and cluster_from_env().name == "worker-2"
-    with_chief = {"chief": ["a:1"], "worker": ["b:1"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}}))
-    assert not cluster_from_env().is_chief and cluster_from_env().workers == 2
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": with_chief, "task": {"type": "chief", "index": 0}}))
-    assert cluster_from_env().is_chief
