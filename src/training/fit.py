@@ -28,7 +28,7 @@ from src.paths import PREPARED_DIR, Run
 from src.training.callbacks import EpochTimer, StopOnNonFiniteLoss
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
-from src.training.resume import prepare_backup, run_fingerprint
+from src.training.resume import PublishedBackup, prepare_backup, run_fingerprint
 from src.training.runtime import (
     Cluster,
     choose_precision,
@@ -97,7 +97,9 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
     timer = EpochTimer()
     callbacks = [
         StopOnNonFiniteLoss(),
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        # Kept until src/train.py has published the outputs (multi-worker: deleted at the end, so that
+        # all workers always resume from the same epoch).
+        PublishedBackup(backup_dir, keep=not multi_worker),
         timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
     ]
     if cluster.is_chief:
