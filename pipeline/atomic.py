@@ -163,11 +163,10 @@ def publish_all(moves: list[tuple[str | os.PathLike, str | os.PathLike]]) -> Non
             source, target = Path(source), Path(target)
             with naming(target):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                aside = None
-                if target.exists() or target.is_symlink():
-                    aside = scratch_dir(target.parent, target.name)
-                    os.replace(target, aside / "old")
+                aside = scratch_dir(target.parent, target.name) if target.exists() or target.is_symlink() else None
                 done.append((source, target, aside))
+                if aside is not None:
+                    os.replace(target, aside / "old")
                 os.replace(source, target)
         published = True
     except BaseException:
@@ -175,7 +174,7 @@ def publish_all(moves: list[tuple[str | os.PathLike, str | os.PathLike]]) -> Non
             with contextlib.suppress(OSError):
                 if not source.exists() and (target.exists() or target.is_symlink()):
                     os.replace(target, source)
-                if aside is not None:
+                if aside is not None and (aside / "old").exists():
                     os.replace(aside / "old", target)
         raise
     finally:

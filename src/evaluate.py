@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
                "test_time_views": len(views), "inference_img_per_s": round(img_per_s, 1)}
     # Both outputs are written in full before either is replaced, so a failure leaves the old pair intact.
     with staging_dir(PREDICTIONS_DIR.parent) as out:
-        with naming(run.predictions):
+        with naming(run.predictions, out / "predictions.npz"):
             save_npz(out / "predictions.npz", probs=probs, labels=y_test)
         write_json(out / "metrics.json", metrics)
         publish_all([(out / "predictions.npz", run.predictions), (out / "metrics.json", run.test_metrics)])

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
                "maps": {r.key: r.summary() for r in results}}
     # Both outputs are written in full before either is replaced.
     with staging_dir("metrics") as out:
-        with naming(run.cam_scores):
+        with naming(run.cam_scores, out / "scores.npz"):
             save_npz(out / "scores.npz", **run_arrays(results))
         write_json(out / "summary.json", summary)
         publish_all([(out / "scores.npz", run.cam_scores), (out / "summary.json", run.cam_metrics)])

@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         # Every output is written in full before any replaces the old one; the curves are copied, not
         # moved, so that the backup and its curves stay whole until all three are published.
         with staging_dir(OUTPUT_STAGING) as staged:
-            with naming(run.model()):
+            with naming(run.model(), staged / "model.keras"):
                 save_model(result.model, staged / "model.keras")
             write_json(staged / "metrics.json", metrics)
-            shutil.copytree(result.curves, staged / "curves")
+            with naming(run.train_plots, staged / "curves"):
+                shutil.copytree(result.curves, staged / "curves")
             publish_all([(staged / "model.keras", run.model()), (staged / "metrics.json", run.train_metrics),
                          (staged / "curves", run.train_plots)])
         discard_backup(run.checkpoints)

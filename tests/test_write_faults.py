@@ -35,6 +35,8 @@ RUNS = (("original", 0), ("se", 0))
 SCRATCH = re.compile(r"^\..+\.tmp\d+\.[a-z0-9_]+$")
 # Machine timings in the metrics and curves: the only values allowed to differ between two runs.
 TIMINGS = re.compile(r"img_per_s|minutes|seconds")
+# What TensorFlow's C++ runtime prints to stderr on its own, whatever the stage does.
+TENSORFLOW_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} |To enable the following instructions)")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -47,11 +49,11 @@ def _without_timings(value):
 
 
 def state(project: Path) -> dict[str, object]:
-    """Every file under ``project``: its bytes, or for a metrics JSON its content without machine timings."""
+    """Every file under ``project`` but temporaries: its bytes, or for a JSON its content without machine timings."""
     files = {}
     for path in sorted(project.rglob("*")):
         name = str(path.relative_to(project))
-        if not path.is_file() or TIMINGS.search(name):
+        if not path.is_file() or TIMINGS.search(name) or any(SCRATCH.match(part) for part in path.parts):
             continue
         files[name] = _without_timings(json.loads(path.read_text())) if path.suffix == ".json" else path.read_bytes()
     return files
@@ -72,33 +74,49 @@ def assert_clean_failure(code: int, stderr: str, project: Path) -> None:
     assert str(named) != "output" and (project / named.parts[0]).exists(), errors[0]
 
 
-def sweep(project: Path, main, argv: list[str], errors=ERRORS, ks=None, same_bytes=True) -> int:
-    """Fail each write k (all, or ``ks``) of one stage run with each error; return the number of cases.
+def sweep(project: Path, main, argv: list[str], errors=ERRORS, ks=None, alternate: bool = False,
+          reproducible: bool = True) -> int:
+    """Fail each write k (all, or ``ks``) of one stage run with each error (``alternate``: with the errors in
+    turn, one case per k); return the number of cases.
 
-    The stage has run once already, so its outputs exist: a failed run must leave them as they were.
+    The stage has run once already, so its outputs exist: a failed run must leave them as they were, and
+    (if the stage is ``reproducible``) a run after the failures must write the very same outputs again.
     """
     before = state(project)
     with WriteFaults(project) as counted:
         code, stderr = run_stage(main, argv)
     assert code == 0, stderr
-    assert state(project) == before  # a re-run with the same inputs writes the same outputs
+    if reproducible:
+        assert state(project) == before  # a re-run with the same inputs writes the same outputs
+    before = state(project)
     writes = len(counted.writes)
-    cases = 0
-    for error in errors:
-        for k in ks or range(1, writes + 1):
-            with WriteFaults(project, fail_at=k, error=error) as faults:
-                code, stderr = run_stage(main, argv)
-            where = f"{errno.errorcode[error]} at write {k} ({faults.failed}) of {writes}"
-            if faults.failed is None or code == 0:  # the fault was absorbed: the outputs must still be right
-                assert code == 0, f"{where}: {stderr}"
-            else:
-                assert_clean_failure(code, stderr, project)
-            assert not litter(project), where
+    cases = [(k, error) for k in ks or range(1, writes + 1) for error in errors]
+    if alternate:
+        cases = [(k, errors[k % len(errors)]) for k in ks or range(1, writes + 1)]
+    for k, error in cases:
+        with WriteFaults(project, fail_at=k, error=error) as faults:
+            code, stderr = run_stage(main, argv)
+        where = f"{errno.errorcode[error]} at write {k} ({faults.failed}) of {writes}"
+        if faults.failed is None or code == 0:  # the fault was absorbed: the outputs must still be right
+            assert code == 0, f"{where}: {stderr}"
+        else:
+            assert_clean_failure(code, stderr, project)
+        assert not litter(project), where
+        if reproducible or code != 0:
             assert state(project) == before, where
-            cases += 1
     code, stderr = run_stage(main, argv)
-    assert code == 0 and state(project) == before, stderr
-    return cases
+    assert code == 0 and (not reproducible or state(project) == before), stderr
+    print(f"faults: {main.__module__}: {writes} writes, {len(cases)} cases")  # the counts of docs/robustness.md
+    return len(cases)
+
+
+def write_tiny_params(project: Path) -> None:
+    """params.yaml of a tiny study whose data source is a tiny archive in ``project``."""
+    archive = make_official_tarball(project / "cifar.tar.gz", train_per_class=10, test_per_class=2)
+    params = tiny_params(epochs=2, seeds=[0], variants=[v for v, _ in RUNS])
+    params["data"].update(sources=[{"kind": "local", "path": str(archive), "sha256": ""}], train_per_class=0,
+                          test_per_class=0)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
 
 
 def tiny_archives_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,11 +137,7 @@ def study(tmp_path_factory) -> Path:
 
 def _run_study(root: Path, cwd: Path):
     try:
-        archive = make_official_tarball(root / "cifar.tar.gz", train_per_class=10, test_per_class=2)
-        params = tiny_params(epochs=2, seeds=[0], variants=[v for v, _ in RUNS])
-        params["data"].update(sources=[{"kind": "local", "path": str(archive), "sha256": ""}], train_per_class=0,
-                              test_per_class=0)
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        write_tiny_params(root)
         for main, argv in ((download.main, []), (preprocess.main, [])):
             code, stderr = run_stage(main, argv)
             assert code == 0, stderr
@@ -150,25 +164,28 @@ def project(study, tmp_path, monkeypatch) -> Path:
     return copy
 
 
-def test_download_and_preprocess_fail_cleanly_at_every_write(project, monkeypatch):
-    # preprocess reads the tiny archive's data/raw again: its outputs are the tiny prepared split.
+def test_download_and_preprocess_fail_cleanly_at_every_write(tmp_path, monkeypatch):
     tiny_archives_accepted(monkeypatch)
-    shutil.rmtree(project / "data/prepared")
-    assert run_stage(preprocess.main, [])[0] == 0
-    assert sweep(project, download.main, []) > 0
-    assert sweep(project, preprocess.main, []) > 0
+    monkeypatch.chdir(tmp_path)
+    write_tiny_params(tmp_path)
+    for main in (download.main, preprocess.main):
+        assert run_stage(main, [])[0] == 0
+        assert sweep(tmp_path, main, []) > 0
 
 
 def test_evaluate_fails_cleanly_at_every_write(project):
-    assert sweep(project, evaluate.main, ["--variant", "se", "--seed", "0"]) > 0
+    assert sweep(project, evaluate.main, ["--variant", "se", "--seed", "0"], alternate=True) > 0
 
 
 def test_compare_fails_cleanly_at_every_write(project):
-    assert sweep(project, compare.main, []) > 0
+    assert sweep(project, compare.main, [], alternate=True) > 0
 
 
 def test_heatmaps_and_gradcam_fail_cleanly_at_sampled_writes(project):
-    assert sweep(project, heatmaps.main, ["--variant", "original", "--seed", "0"], ks=(1, 2, 3, 4, 5)) > 0
+    # The heatmap study is not bit-reproducible from run to run in one process (float noise, and the
+    # randomisation check), so only its failures are compared with the outputs before them.
+    assert sweep(project, heatmaps.main, ["--variant", "original", "--seed", "0"], ks=(1, 2, 3, 4, 5),
+                 reproducible=False) > 0
     assert sweep(project, gradcam.main, [], ks=(1, 2, 3, 5, 8)) > 0
 
 
@@ -239,7 +256,8 @@ def test_a_full_disk_during_the_epoch_backup_is_one_line_not_a_crash(project):
                           timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert_clean_failure(proc.returncode, proc.stderr, project)
-    assert "latest.weights.h5: File too large" in proc.stderr and len(proc.stderr.splitlines()) < 10
+    ours = [line for line in proc.stderr.splitlines() if not TENSORFLOW_LOG.match(line)]
+    assert len(ours) == 1 and "checkpoints/se/seed0/latest.weights.h5: File too large" in ours[0], proc.stderr
     assert not litter(project)
     assert {k: v for k, v in state(project).items() if not k.startswith("checkpoints/")} == before
 

@@ -123,8 +123,9 @@ class PublishedBackup(keras.callbacks.BackupAndRestore):
         weights = buffer.getvalue()
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
                     "weights_sha256": hashlib.sha256(weights).hexdigest()}
-        # Both files are written in full before either is renamed: a full disk leaves the old pair.
-        with atomic_path(self._weights_path) as weights_tmp, atomic_path(self._training_metadata_path) as meta_tmp:
-            weights_tmp.write_bytes(weights)
+        # Both files are written in full before either is renamed (a full disk leaves the old pair), the
+        # weights first: the metadata names an epoch only once its weights are in place.
+        with atomic_path(self._training_metadata_path) as meta_tmp, atomic_path(self._weights_path) as weights_tmp:
             meta_tmp.write_text(json.dumps(metadata))
+            weights_tmp.write_bytes(weights)
 
