@@ -64,11 +64,17 @@ def scratch_dir(parent: str | os.PathLike, label: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{label}.tmp{os.getpid()}.", dir=parent))
 
 
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path``, or the nearest of its parents that exists (what will hold it once it is made)."""
+    path = Path(path)
+    return next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+
+
 def ensure_writable(*folders: str | os.PathLike) -> None:
     """Check a file can be made in each of ``folders`` (or the nearest of its parents that exists), creating
     nothing: an unwritable output fails in a second, before the work, not after it."""
-    for folder in map(Path, folders):
-        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor or "."))
+    for folder in folders:
+        existing = nearest_existing(folder)
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder, but the outputs go inside it", str(existing))
         os.rmdir(scratch_dir(existing, "probe"))

@@ -209,8 +209,11 @@ def test_train_fails_cleanly_and_keeps_its_training_at_sampled_writes(project):
         with WriteFaults(project, fail_at=k, error=errno.ENOSPC) as faults:
             code, stderr = run_stage(train.main, argv)
         assert faults.failed is not None, moment
-        assert_clean_failure(code, stderr, project)
         assert not litter(project), moment
+        if code == 0:  # the failed write was absorbed by the library that made it: the outputs must be right
+            assert state(project) == reference, moment
+            continue
+        assert_clean_failure(code, stderr, project)
         outputs = {name: value for name, value in state(project).items() if not name.startswith("checkpoints/")}
         assert outputs == {name: value for name, value in reference.items() if not name.startswith("checkpoints/")}
         if moment in ("model save", "publication", "publication of the curves"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 from keras.src.saving import saving_lib
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, nearest_existing
 from src.paths import TRAIN_METRICS_DIR
 
 # train.py stages the model here before publishing it, so the disk check counts the model here too.
@@ -74,11 +74,11 @@ def check_room(folders: dict[Path, int]) -> None:
     """Raise ENOSPC naming the first folder whose filesystem has less free space than it is to receive."""
     need_per_device: dict[int, int] = {}
     for folder, size in folders.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        device = folder.stat().st_dev
+        device = nearest_existing(folder).stat().st_dev
         need_per_device[device] = need_per_device.get(device, 0) + size
     for folder in folders:
-        free, need = shutil.disk_usage(folder).free, need_per_device[folder.stat().st_dev]
+        existing = nearest_existing(folder)
+        free, need = shutil.disk_usage(existing).free, need_per_device[existing.stat().st_dev]
         if free < need:
             raise OSError(28, f"{free / 1e6:.1f} MB free, training needs about {need / 1e6:.1f} MB "
                               "for its backups and model", str(folder))

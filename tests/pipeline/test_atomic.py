@@ -76,3 +76,21 @@ def test_the_same_arrays_give_the_same_archive_bytes(tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     with np.load(tmp_path / "a.npz") as loaded:
         assert {k: v.tolist() for k, v in loaded.items()} == {k: v.tolist() for k, v in arrays.items()}
+
+
+def test_training_stops_before_it_starts_when_the_disk_has_no_room(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from pipeline.errors import os_error_message
+    from src.training.resume import check_room
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 300_000, 300_000))
+    check_room({tmp_path / "checkpoints/se/seed0": 100_000, tmp_path / "metrics": 100_000})
+    with pytest.raises(OSError) as failure:
+        check_room({tmp_path / "checkpoints/se/seed0": 200_000, tmp_path / "metrics": 200_000})
+    assert os_error_message(failure.value).startswith(
+        f"{tmp_path / 'checkpoints/se/seed0'}: 0.3 MB free, training needs about 0.4 MB for its backups and model "
+        "(the disk is full")
+    assert os.listdir(tmp_path) == []  # nothing created
