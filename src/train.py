@@ -26,7 +26,7 @@ from pipeline.params import load_params, run_stage_arguments
 from src.models.io import save_model
 from src.paths import PREPARED_DIR, Run
 from src.training.fit import train_run
-from src.training.resume import OUTPUT_STAGING, discard_backup
+from src.training.resume import OUTPUT_STAGING, discard_backup, trim_curves
 
 
 @stage_main
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_writable(run.model().parent, run.train_metrics.parent, run.train_plots.parent, OUTPUT_STAGING,
                     run.checkpoints.parent)
     with naming(run.checkpoints.parent):  # dvclive's curves and the backups are written there while training
+        trim_curves(run.checkpoints, run.live_curves)
         result = train_run(run, params, args.prepared)
     metrics = result.metrics
     if result.cluster.is_chief:

@@ -129,3 +129,18 @@ class PublishedBackup(keras.callbacks.BackupAndRestore):
             meta_tmp.write_text(json.dumps(metadata))
             weights_tmp.write_bytes(weights)
 
+
+
+def trim_curves(backup_dir: Path, curves_dir: Path) -> None:
+    """Drop the curve rows of epochs after the backup's: a run whose save failed resumes from the epoch
+    before its last, whose rows dvclive had already written (it would append them a second time)."""
+    meta = backup_dir / "training_metadata.json"
+    if not meta.is_file() or not curves_dir.is_dir():
+        return
+    epoch = int(json.loads(meta.read_text()).get("epoch", 0))
+    for tsv in curves_dir.rglob("*.tsv"):
+        header, *rows = tsv.read_text().splitlines(keepends=True)
+        kept = [row for row in rows if int(row.split("\t", 1)[0]) < epoch]
+        if len(kept) < len(rows):
+            with atomic_path(tsv) as tmp:
+                tmp.write_text(header + "".join(kept))

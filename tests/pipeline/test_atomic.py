@@ -94,3 +94,15 @@ def test_training_stops_before_it_starts_when_the_disk_has_no_room(tmp_path, mon
         f"{tmp_path / 'checkpoints/se/seed0'}: 0.3 MB free, training needs about 0.4 MB for its backups and model "
         "(the disk is full")
     assert os.listdir(tmp_path) == []  # nothing created
+
+
+def test_a_run_resumed_after_a_failed_save_does_not_log_its_last_epoch_twice(tmp_path):
+    from src.training.resume import trim_curves
+
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup/training_metadata.json").write_text('{"epoch": 1}')
+    curve = tmp_path / "curves/plots/metrics/eval/loss.tsv"
+    curve.parent.mkdir(parents=True)
+    curve.write_text("step\tloss\n0\t2.0\n1\t1.8\n")
+    trim_curves(tmp_path / "backup", tmp_path / "curves")
+    assert curve.read_text() == "step\tloss\n0\t2.0\n"
