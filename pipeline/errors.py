@@ -28,11 +28,15 @@ class ClusterError(PipelineError):
 
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT (128 + 2)
 
 
 def os_error_message(exc: OSError) -> str:
-    """``path: what went wrong`` for a failed read or write, with the usual fix for a full disk."""
-    where = exc.filename if exc.filename is not None else "output"
+    """``path: what went wrong`` for a failed read or write, with the usual fix for a full disk.
+
+    A failed rename names its destination, the output being written, not the temporary source.
+    """
+    where = next((name for name in (exc.filename2, exc.filename) if name is not None), "output")
     message = f"{where}: {exc.strerror or exc}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         message += " (the disk is full: free space or move the project, then run the stage again)"
@@ -53,7 +57,8 @@ def _os_error_in(exc: BaseException) -> OSError | None:
 
 
 def stage_main(func: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a stage's ``main``: a PipelineError or a failed file operation becomes one ``error:`` line, exit 2.
+    """Wrap a stage's ``main``: a PipelineError or a failed file operation becomes one ``error:`` line, exit 2;
+    Ctrl-C (SIGINT) one line too, exit 130.
 
     Stages write through ``pipeline.atomic``, so by the time the error is reported their
     temporary files are gone and their outputs are as they were before the command.
@@ -66,6 +71,10 @@ def stage_main(func: Callable[..., None]) -> Callable[..., None]:
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            print(f"error: {_stage_name(func)} interrupted (SIGINT); its outputs are as they were, "
+                  "run it again to finish", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             os_error = _os_error_in(exc)
             if os_error is None:
@@ -74,3 +83,12 @@ def stage_main(func: Callable[..., None]) -> Callable[..., None]:
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper
+
+
+def _stage_name(func: Callable[..., None]) -> str:
+    """``src.train`` -> ``train``: what the user ran (``python -m`` runs it as ``__main__``)."""
+    module = func.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else "the stage"
+    return module.rsplit(".", 1)[-1]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from pipeline.atomic import publish, staging_dir, write_json, write_text
+from pipeline.atomic import publish_all, staging_dir, write_json, write_text
 from pipeline.errors import stage_main
 from pipeline.params import load_params
 from src.paths import CAM_CURVES_DIR, COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
@@ -55,10 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(metrics / f"{variant}.json", {k: (None if _missing(x) else x) for k, x in row.items()})
         write_text(out / "comparison.md", text)
-        publish(plots, COMPARE_PLOTS_DIR)
-        publish(out / "cam_curves", CAM_CURVES_DIR)
-        publish(metrics, COMPARE_METRICS_DIR)
-        publish(out / "comparison.md", REPORT)
+        publish_all([(plots, COMPARE_PLOTS_DIR), (out / "cam_curves", CAM_CURVES_DIR), (metrics, COMPARE_METRICS_DIR),
+                     (out / "comparison.md", REPORT)])
     print(text)
 
 

@@ -10,9 +10,7 @@ Writes, for the run:
 """
 from __future__ import annotations
 
-import numpy as np
-
-from pipeline.atomic import publish, staging_dir, write_json
+from pipeline.atomic import naming, publish_all, save_npz, staging_dir, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params, run_stage_arguments
 from src.data.prepared import load_split, load_stats
@@ -35,10 +33,10 @@ def main(argv: list[str] | None = None) -> None:
                "test_time_views": len(views), "inference_img_per_s": round(img_per_s, 1)}
     # Both outputs are written in full before either is replaced, so a failure leaves the old pair intact.
     with staging_dir(PREDICTIONS_DIR.parent) as out:
-        np.savez(out / "predictions.npz", probs=probs, labels=y_test)
+        with naming(run.predictions, out / "predictions.npz"):
+            save_npz(out / "predictions.npz", probs=probs, labels=y_test)
         write_json(out / "metrics.json", metrics)
-        publish(out / "predictions.npz", run.predictions)
-        publish(out / "metrics.json", run.test_metrics)
+        publish_all([(out / "predictions.npz", run.predictions), (out / "metrics.json", run.test_metrics)])
     print(f"evaluate: {run.name} test accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.atomic import publish, staging_dir
+from pipeline.atomic import publish_all, staging_dir
 from pipeline.errors import stage_main
 from pipeline.params import load_params
 from src.data.prepared import load_split, load_stats
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             idx = measured[first_per_class(y_test[measured], cam["sanity_per_class"])]
             se_figure(models["se"], x_test[idx], y_test[idx], classes, out / "attention" / "se_excitation.png")
         # Everything was built in the staging directory: a crash above leaves no output half-written.
-        for name in ("gradcam", "attention"):
-            publish(out / name, Path("plots") / name)
+        publish_all([(out / name, Path("plots") / name) for name in ("gradcam", "attention")])
     for variant, key in keys.items():
         print(f"gradcam: {variant}: {key} (chosen in {sum(s['chosen'] == key for s in summaries[variant])} "
               f"of {len(seeds)} runs)")

@@ -20,9 +20,7 @@ Writes
 """
 from __future__ import annotations
 
-import numpy as np
-
-from pipeline.atomic import publish, staging_dir, write_json
+from pipeline.atomic import naming, publish_all, save_npz, staging_dir, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
@@ -58,10 +56,10 @@ def main(argv: list[str] | None = None) -> None:
                "maps": {r.key: r.summary() for r in results}}
     # Both outputs are written in full before either is replaced.
     with staging_dir("metrics") as out:
-        np.savez(out / "scores.npz", **run_arrays(results))
+        with naming(run.cam_scores, out / "scores.npz"):
+            save_npz(out / "scores.npz", **run_arrays(results))
         write_json(out / "summary.json", summary)
-        publish(out / "scores.npz", run.cam_scores)
-        publish(out / "summary.json", run.cam_metrics)
+        publish_all([(out / "scores.npz", run.cam_scores), (out / "summary.json", run.cam_metrics)])
     r = chosen.scores
     print(f"heatmaps: {run.name} chose {chosen.key} ({chosen.resolution[0]}x{chosen.resolution[1]}, beats random on "
           f"{chosen.wins()}/5): deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f} "

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.atomic import atomic_path, write_json
+from pipeline.atomic import atomic_path, save_npz, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params
 from src.data.prepared import channel_stats, class_subset, stratified_split
@@ -47,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     with atomic_path(args.out, is_dir=True) as tmp:
         for name, (x, y) in splits.items():
-            np.savez(tmp / f"{name}.npz", x=x, y=y)
+            save_npz(tmp / f"{name}.npz", x=x, y=y)
         write_json(tmp / "stats.json", {
             **channel_stats(splits["train"][0]),
             "classes": list(CLASSES),

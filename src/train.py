@@ -9,20 +9,24 @@ Reads params ``seed`` (the split), ``model`` (its own ``model.attention.<variant
 - plots/train/<variant>/seed<seed>/        dvclive per-epoch train/val loss and accuracy, epoch seconds (TSV)
 
 A run killed mid-way resumes from its last completed epoch when the stage runs
-again (checkpoints/<variant>/seed<seed>/, discarded if the run's params changed). A
-NaN/inf loss stops training with an error and saves no model. In a multi-worker run
-only the chief writes these outputs, and the command supervises the training in a child
-process that it ends, with one error line, if the cluster does not form within
-``train.cluster_timeout_seconds`` or on SIGTERM/SIGINT (src/training/cluster.py).
+again (checkpoints/<variant>/seed<seed>/, discarded if the run's params changed); the
+backup is kept until all three outputs are published, so a failed save (full disk,
+unwritable folder) costs the re-run one epoch, not the training. Before training, the
+output folders must be writable and the disk must have room for the backups and the
+model. A NaN/inf loss stops training with an error and saves no model. In a
+multi-worker run only the chief writes these outputs, and the command supervises the
+training in a child process that it ends, with one error line, if the cluster does not
+form within ``train.cluster_timeout_seconds`` or on SIGTERM/SIGINT (src/training/cluster.py).
 """
 from __future__ import annotations
 
+import shutil
 import sys
 
-from pipeline.atomic import publish, staging_dir, write_json
+from pipeline.atomic import ensure_writable, naming, publish_all, staging_dir, write_json
 from pipeline.errors import stage_main
 from pipeline.params import load_params, run_stage_arguments
-from src.paths import PREPARED_DIR, TRAIN_METRICS_DIR, Run
+from src.paths import PREPARED_DIR, Run
 from src.training.cluster import cluster_from_env, run_as_supervised_child, supervise
 
 
@@ -38,17 +42,27 @@ def main(argv: list[str] | None = None) -> None:
     # Imported here: a multi-worker supervisor never loads TensorFlow, whose C++ would hold up its signals.
     from src.models.io import save_model
     from src.training.fit import train_run
+    from src.training.resume import OUTPUT_STAGING, discard_backup, trim_curves
 
-    result = train_run(run, params, args.prepared)
+    ensure_writable(run.model().parent, run.train_metrics.parent, run.train_plots.parent, OUTPUT_STAGING,
+                    run.checkpoints.parent)
+    with naming(run.checkpoints.parent):  # dvclive's curves and the backups are written there while training
+        trim_curves(run.checkpoints, run.live_curves)
+        result = train_run(run, params, args.prepared)
     metrics = result.metrics
     if result.cluster.is_chief:
-        # Every output is written in full before any replaces the old one.
-        with staging_dir(TRAIN_METRICS_DIR.parent) as staged:
-            save_model(result.model, staged / "model.keras")
+        # Every output is written in full before any replaces the old one; the curves are copied, not
+        # moved, so that the backup and its curves stay whole until all three are published.
+        with staging_dir(OUTPUT_STAGING) as staged:
+            with naming(run.model(), staged / "model.keras"):
+                save_model(result.model, staged / "model.keras")
             write_json(staged / "metrics.json", metrics)
-            publish(staged / "model.keras", run.model())
-            publish(staged / "metrics.json", run.train_metrics)
-            publish(result.curves, run.train_plots)
+            with naming(run.train_plots, staged / "curves"):
+                shutil.copytree(result.curves, staged / "curves")
+            publish_all([(staged / "model.keras", run.model()), (staged / "metrics.json", run.train_metrics),
+                         (staged / "curves", run.train_plots)])
+        discard_backup(run.checkpoints)
+        shutil.rmtree(result.curves, ignore_errors=True)
     print(f"train: {run.name} ({result.cluster.name}) best val accuracy {metrics['best_val_accuracy']:.4f} in "
           f"{metrics['train_minutes']:.1f} min, {metrics['train_img_per_s']} img/s, {metrics['precision']}")
 

@@ -4,9 +4,14 @@ A model trained on the fast path holds CPU-tuned subclasses (``src/models/fast/`
 ``to_reference`` rebuilds it from their reference classes with the same weights, so a
 saved ``models/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model`` after importing
 ``src.models.attention`` (SE/CBAM), and an Original model with Keras alone.
+
+A saved model's bytes depend only on the network and its weights: Keras' save date and
+zip entry times are replaced by fixed ones, so retraining with the same inputs leaves the
+file (and every DVC stage downstream of it) unchanged.
 """
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import keras
 import yaml
 
 from pipeline.artefacts import damaged, describe
+from pipeline.atomic import ZIP_EPOCH
 from src.data.readers import CLASSES
 from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
 from src.paths import MODEL_DIR, Run
@@ -37,9 +43,30 @@ def to_reference(model: keras.Model) -> keras.Model:
     return clone
 
 
+# What every saved model's metadata.json says instead of the moment it was written (Keras' format).
+DATE_SAVED = "1980-01-01@00:00:00"
+
+
 def save_model(model: keras.Model, path: str | Path) -> None:
-    """Save ``model`` built from reference layers, without optimizer state (a model file, not a checkpoint)."""
+    """Save ``model`` built from reference layers, without optimizer state (a model file, not a checkpoint).
+
+    Write it to a temporary path (``pipeline.atomic``): it is rewritten in place once Keras has saved it.
+    """
     to_reference(model).save(path, include_optimizer=False)
+    _drop_save_time(Path(path))
+
+
+def _drop_save_time(path: Path) -> None:
+    """Rewrite a .keras archive with fixed entry times and ``date_saved``, entries and compression unchanged."""
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                data = json.dumps({**json.loads(data), "date_saved": DATE_SAVED}).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+            archive.writestr(fixed, data)
 
 
 def train_command(run: Run, params_file: str | Path = "params.yaml") -> tuple[str, str]:

@@ -30,7 +30,7 @@ from src.training.cluster import Cluster, cluster_from_env
 from src.training.journal import EpochJournal, summary
 from src.training.multi_worker import multi_worker_model, prepare_for_fit
 from src.training.optim import compile_model
-from src.training.resume import prepare_backup, run_fingerprint
+from src.training.resume import PublishedBackup, prepare_backup, run_fingerprint
 from src.training.runtime import choose_precision, configure_runtime, environment, make_strategy
 from src.training.stem_init import whiten_stem
 
@@ -99,7 +99,9 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
         StopOnNonFiniteLoss(),
         timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
         journal,  # before the backup: an epoch the backup holds is in the journal
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        # Kept until src/train.py has published the outputs (multi-worker: deleted at the end, so that
+        # all workers always resume from the same epoch).
+        PublishedBackup(backup_dir, keep=not multi_worker),
     ]
     if cluster.is_chief:
         timer.live = _start_live(run.live_curves, resume_epoch)

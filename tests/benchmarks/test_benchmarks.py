@@ -10,9 +10,10 @@ import math
 import pytest
 import yaml
 
-from benchmarks import attention, gradcam, throughput
+from benchmarks import attention, gradcam, peak, throughput
 from pipeline.params import train_size
 from pipeline.profile import build_profile
+from tests.conftest import ROOT, make_prepared, run_stage
 
 
 def _table(output: str) -> dict[str, list[str]]:
@@ -32,16 +33,20 @@ def test_throughput_table_projects_training_minutes_and_compares_implementations
     params = build_profile("smoke")
     images_per_epoch = train_size(params) // params["train"]["batch_size"] * params["train"]["batch_size"]
     for (variant, implementation), cells in rows.items():
-        n_params, rate, minutes, fitting = int(cells[0].replace(",", "")), float(cells[2]), float(cells[7]), int(cells[8])
+        n_params, rate, minutes, fitting = int(cells[0].replace(",", "")), float(cells[2]), float(cells[9]), int(cells[10])
         assert n_params > 0 and rate > 0, variant
         # Both implementations hold the same network.
         assert cells[0] == rows[variant, "reference"][0]
         assert minutes == pytest.approx(2 * images_per_epoch / rate / 60, abs=0.06), variant
         # The table rounds the rate; the epoch count is floored from the unrounded one.
         assert abs(fitting - math.floor(7 * 60 * rate / images_per_epoch)) <= 1, variant
-        versus_reference = float(cells[6].rstrip("x"))
+        # A training step's FLOPs: 3x the forward pass's, per image.
+        assert float(cells[3]) == pytest.approx(3 * float(cells[1]) * rate / 1000, rel=0.05, abs=0.15), variant
+        assert 0 < float(cells[4]) < 100, variant
+        versus_reference = float(cells[8].rstrip("x"))
         assert versus_reference == pytest.approx(rate / float(rows[variant, "reference"][2]), rel=0.05, abs=0.01)
-    assert rows["original", "fast"][4:6] == ["1.00x", "1.00x"] and rows["se", "reference"][6] == "1.00x"
+    assert rows["original", "fast"][6:8] == ["1.00x", "1.00x"] and rows["se", "reference"][8] == "1.00x"
+    assert "GFLOP/s per core nominal" in output
 
 
 @pytest.mark.parametrize("script, argv, named", [
@@ -89,3 +94,51 @@ def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, c
         assert row[6].endswith("x") and float(row[6].rstrip("x")) > 0, row
         if row[2] == "reference":
             assert row[6] == "1.00x"
+
+
+@pytest.mark.parametrize("vendor, family, flags, policy, unit, per_cycle", [
+    ("GenuineIntel", "6", {"avx512f", "avx512_bf16", "amx_bf16", "fma"}, "mixed_bfloat16", "AMX-BF16", 1024),
+    ("GenuineIntel", "6", {"avx512f", "avx512_bf16", "fma"}, "mixed_bfloat16", "AVX512-BF16", 128),
+    ("GenuineIntel", "6", {"avx512f", "avx512_bf16", "fma"}, "float32", "AVX-512 FMA float32", 64),
+    ("AuthenticAMD", "25", {"avx512f", "avx512_bf16", "fma"}, "mixed_bfloat16", "AVX512-BF16", 64),  # Zen 4
+    ("AuthenticAMD", "25", {"fma", "avx2"}, "float32", "AVX2 FMA float32", 32),  # Zen 3
+    ("AuthenticAMD", "25", {"fma", "avx2"}, "mixed_bfloat16", "AVX2 FMA float32", 32),  # emulated bfloat16
+    ("AuthenticAMD", "26", {"avx512f", "avx512_bf16", "fma"}, "mixed_bfloat16", "AVX512-BF16", 128),  # Zen 5
+])
+def test_core_peak_follows_the_widest_unit_the_precision_can_use(tmp_path, vendor, family, flags, policy, unit,
+                                                                  per_cycle):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"vendor_id\t: {vendor}\ncpu family\t: {family}\ncpu MHz\t\t: 2500.000\n"
+                       f"flags\t\t: {' '.join(sorted(flags))}\n")
+    found = peak.core_peak(policy, cpuinfo)
+    assert (found.unit, found.flops_per_cycle) == (unit, per_cycle)
+    assert found.flops_per_second == pytest.approx(per_cycle * 2.5e9)
+
+
+def test_time_to_accuracy_trains_each_budget_once_and_draws_the_curve(tmp_path, monkeypatch, capsys):
+    from benchmarks import recipe_search, time_to_accuracy
+
+    prepared, results, plot = make_prepared(tmp_path / "prepared"), tmp_path / "runs.jsonl", tmp_path / "curve.png"
+    monkeypatch.chdir(ROOT)  # the profiles, as a user runs it from the project root
+    common = ["--name", "tiny", "--profile", "smoke", "--results", str(results), "--plot", str(plot),
+              "-S", "model.width=4", "-S", "train.batch_size=50"]
+    monkeypatch.setattr(recipe_search, "PREPARED_DIR", prepared)
+    time_to_accuracy.main(common + ["--epochs", "1", "2"])
+    rows = recipe_search.finished_runs(results)
+    assert [(r["name"], r["epochs"], r["settings"]["train"]["epochs"]) for r in rows] == [("tiny", 1, 1), ("tiny", 2, 2)]
+    assert all(0 <= r["val_accuracy_tta"] <= 1 and r["train_minutes"] > 0 for r in rows)
+    assert plot.stat().st_size > 0
+    capsys.readouterr()
+    time_to_accuracy.main(common + ["--epochs", "1", "2"])  # both budgets are in the results: nothing retrains
+    assert len(recipe_search.finished_runs(results)) == 2
+    assert "already in" in capsys.readouterr().out
+
+
+def test_recipe_search_names_a_bad_override(tmp_path):
+    from benchmarks import recipe_search
+
+    code, err = run_stage(recipe_search.main, ["--name", "x", "--profile", "smoke", "-S", "train.epochs=0",
+                                               "--results", str(tmp_path / "r.jsonl")])
+    assert code == 2 and "train.epochs" in err and not (tmp_path / "r.jsonl").exists()
+    code, err = run_stage(recipe_search.main, ["--name", "x", "--profile", "smoke", "-S", "epochs"])
+    assert code == 2 and "'epochs'" in err

@@ -86,3 +86,18 @@ def test_float32_model_of_a_bfloat16_trained_model():
     np.testing.assert_allclose(converted.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02)
     assert converted.predict(images, verbose=0).dtype == np.float32
     assert float32_model(converted) is converted
+
+
+def test_the_same_model_saved_twice_has_the_same_bytes(tmp_path):
+    import json
+    import time
+    import zipfile
+
+    model = build_resnet(blocks=(1, 1), strides=(1, 2), width=4, attention="se")
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # zip times and Keras' date_saved have a resolution of a second (two, for zip)
+    save_model(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.keras") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert json.loads(archive.read("metadata.json"))["date_saved"] == "1980-01-01@00:00:00"

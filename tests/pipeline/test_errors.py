@@ -61,3 +61,26 @@ def test_an_output_path_that_cannot_be_written_is_one_error(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "data" in errors[0], proc.stderr
     assert (tmp_path / "data").read_text() == "a file where the data folder should be"
+
+
+def test_ctrl_c_ends_a_stage_with_one_line_and_no_traceback(capsys):
+    from pipeline.errors import EXIT_INTERRUPTED, stage_main
+
+    @stage_main
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        interrupted()
+    assert exit_info.value.code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.splitlines() == [
+        "error: test_errors interrupted (SIGINT); its outputs are as they were, run it again to finish"]
+
+
+def test_a_failed_rename_names_the_output_not_its_temporary_source():
+    import errno
+
+    from pipeline.errors import os_error_message
+
+    failure = OSError(errno.EACCES, "Permission denied", "metrics/.staging.tmp1.x/m.json", None, "metrics/m.json")
+    assert os_error_message(failure).startswith("metrics/m.json: Permission denied")
