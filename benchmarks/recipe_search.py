@@ -98,8 +98,11 @@ def use_affinity_cores() -> None:
     import tensorflow as tf
 
     cores = len(os.sched_getaffinity(0))
-    tf.config.threading.set_intra_op_parallelism_threads(cores)
-    tf.config.threading.set_inter_op_parallelism_threads(cores)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
+    except RuntimeError:  # TensorFlow already started in this process (a second call): its pools stay
+        pass
 
 
 def settings_of(params: dict) -> dict:

@@ -13,6 +13,11 @@ speed drifts during the run. The CPU and the precision in force head the table. 
 pipeline's img/s (the real tf.data augmentation path) is printed for reference:
 it must stay far above the model's rate.
 
+"train GFLOP/s" is the training step's arithmetic rate (3 x the forward FLOPs per image:
+forward, and the backward pass's two products per layer) and "% of peak" its share of
+one core's nominal peak for the precision in force (``benchmarks/peak.py``) times the
+cores TensorFlow may use (``taskset`` narrows them).
+
 "train min" projects the profile's training time on this machine (epochs x
 training-split images / train img/s; per-epoch validation and the first epoch's
 tracing add about a minute), and "epochs in N min" how many epochs fit a budget
@@ -23,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from benchmarks.args import positive_float, positive_int
+from benchmarks.peak import core_peak
 from pipeline.errors import stage_main
 from pipeline.params import VARIANTS, load_params, train_size, validate
 from pipeline.profile import build_profile
@@ -124,9 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     # Training sees whole batches only, as the training stage does.
     images_per_epoch = train_size(params) // batch * batch
     budget = args.budget_minutes
-    print(f"| variant | implementation | params | MFLOPs/img | train img/s | infer img/s | train vs Original "
-          f"| infer vs Original | train vs reference | train min ({train['epochs']} epochs) | epochs in {budget:g} min |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    peak, cores = core_peak(precision.policy), len(os.sched_getaffinity(0))
+    print(f"Peak: {peak.describe()} x {cores} core(s)\n")
+    print(f"| variant | implementation | params | MFLOPs/img | train img/s | train GFLOP/s | % of peak | infer img/s "
+          f"| train vs Original | infer vs Original | train vs reference | train min ({train['epochs']} epochs) "
+          f"| epochs in {budget:g} min |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (variant, implementation), (model, _, _) in runners.items():
         train_rate, infer_rate = medians[variant, implementation]
         base = medians.get(("original", implementation))
@@ -135,8 +145,10 @@ def main(argv: list[str] | None = None) -> None:
         vs_reference = f"{train_rate / reference[0]:.2f}x" if reference else "-"
         minutes = train["epochs"] * images_per_epoch / train_rate / 60
         fitting = int(budget * 60 * train_rate // images_per_epoch)
+        train_flops = 3 * flops_per_image(model) * train_rate
         print(f"| {variant} | {implementation} | {model.count_params():,} | {flops_per_image(model) / 1e6:.1f} | "
-              f"{train_rate:.0f} | {infer_rate:.0f} | {vs_base[0]} | {vs_base[1]} | {vs_reference} | "
+              f"{train_rate:.0f} | {train_flops / 1e9:.1f} | {100 * train_flops / (peak.flops_per_second * cores):.1f} | "
+              f"{infer_rate:.0f} | {vs_base[0]} | {vs_base[1]} | {vs_reference} | "
               f"{minutes:.1f} | {fitting} |")
 
 if __name__ == "__main__":
