@@ -45,11 +45,12 @@ from src.training.runtime import choose_precision, configure_runtime, cpu_name
 
 # (category, regex on "type operation-name"), first match wins.
 CATEGORIES: list[tuple[str, str]] = [
-    ("attention (SE/CBAM gates)", r"_(se|cbam)/"),
+    # Keras scopes a layer's ops as <model>/<layer>[_k]/...: a gate is the layer block<B>_<kind>.
+    ("attention (SE/CBAM gates)", r"block\d+_(se|cbam)(_\d+)?/"),
     ("optimizer update", r"(?i)ResourceApply|/(sgd|adam|optimizer|multi_optimizer)/|AssignSub|AssignAdd"),
     ("convolution backward", r"Conv2DBackprop|MatMul.*gradient_tape|gradient_tape.*MatMul"),
     ("convolution forward", r"Conv2D|Conv3D|MatMul|Einsum|_FusedConv"),
-    ("batch norm", r"FusedBatchNorm|batch_norm|_bn/"),
+    ("batch norm", r"FusedBatchNorm|batchnorm|_bn(_\d+)?/"),
     ("elementwise (ReLU, add, casts)", r"Relu|AddV2|AddN|Add |Mul |Cast|Sub |Maximum|Sigmoid|Select|BiasAdd"),
     ("layout and copies (pad, slice, transpose)", r"Pad|Slice|Transpose|Reshape|Concat|Tile|Gather|Identity|Pack"),
     ("pooling and reductions", r"Mean|Sum|Max|Pool"),

@@ -142,3 +142,22 @@ def test_recipe_search_names_a_bad_override(tmp_path):
     assert code == 2 and "train.epochs" in err and not (tmp_path / "r.jsonl").exists()
     code, err = run_stage(recipe_search.main, ["--name", "x", "--profile", "smoke", "-S", "epochs"])
     assert code == 2 and "'epochs'" in err
+
+
+@pytest.mark.parametrize("op_type, name, category", [
+    ("_MklNativeConv2DBackpropFilter",
+     "gradient_tape/resnet_cbam_1/stage1_block1_cbam_1/spatial_conv_1/convolution/Conv2DBackpropFilter",
+     "attention (SE/CBAM gates)"),
+    ("Mean", "resnet_se/stage2_block1_se/squeeze/Mean", "attention (SE/CBAM gates)"),
+    ("_MklNativeConv2D", "resnet_cbam_1/stage4_block1_2_conv_1/convolution", "convolution forward"),
+    ("_MklNativeConv2DBackpropInput", "gradient_tape/resnet_cbam_1/stage2_block1_1_conv_1/convolution/x",
+     "convolution backward"),
+    ("Mul", "gradient_tape/resnet_cbam_1/stage1_block1_proj_bn_1/batchnorm/mul_1/Mul_1", "batch norm"),
+    ("FusedBatchNormGradV3", "gradient_tape/resnet_original/stem_bn/FusedBatchNormGradV3", "batch norm"),
+    ("ResourceApplyKerasMomentum", "SGD/update_3/ResourceApplyKerasMomentum", "optimizer update"),
+    ("Relu", "resnet_original/stage1_block1_out/Relu", "elementwise (ReLU, add, casts)"),
+])
+def test_step_breakdown_sorts_ops_by_what_they_compute(op_type, name, category):
+    from benchmarks.step_breakdown import categorise
+
+    assert categorise(op_type, name) == category
