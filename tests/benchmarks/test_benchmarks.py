@@ -21,6 +21,7 @@ def _table(output: str) -> dict[str, list[str]]:
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
 
 
+@pytest.mark.slow  # builds and times a training step of every variant on both implementations
 def test_throughput_table_projects_training_minutes_and_compares_implementations(capsys):
     throughput.main(["--profile", "smoke", "--rounds", "1", "--steps", "1", "--budget-minutes", "7",
                      "--implementations", "reference", "fast"])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT, make_prepared, tiny_params
@@ -30,6 +31,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow  # two training processes on localhost
 def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path: Path):
     params = tiny_params(strategy="multi_worker", epochs=2)
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
