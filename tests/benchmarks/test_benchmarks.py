@@ -59,6 +59,7 @@ def test_bad_settings_fail_with_one_message_naming_them(script, argv, named, cap
     assert named in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # times every attention layer of the smoke network on both implementations
 def test_attention_benchmark_times_every_attention_layer(capsys):
     attention.main(["--profile", "smoke", "--repeats", "1", "--rounds", "1"])
     rows = _table(capsys.readouterr().out)
@@ -72,6 +73,7 @@ def test_attention_benchmark_times_every_attention_layer(capsys):
         assert float(cells[3].rstrip("x")) == pytest.approx(reference_ms / fast_ms, rel=0.05, abs=0.01), name
 
 
+@pytest.mark.slow  # builds and times the CAMs of a model on both paths
 def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, capsys):
     params = build_profile("smoke")
     params["train"]["variants"] = ["cbam"]
