@@ -5,6 +5,12 @@ an experiment re-runs only what its param feeds (a new seed trains only its runs
 show` lists the variants and `dvc plots show` renders the page; and a second machine trains
 other seeds, shares them through a DVC remote's run cache, and the first assembles the study
 without retraining anything.
+
+The commands run once per module, in the order a user would type them, inside a chain of
+module-scoped fixtures (``study`` -> ``experiments`` -> ``plots_page`` -> ``two_machines``); each
+fixture records what its commands printed and wrote before the next one changes the workspace,
+and each test checks one scenario on those records. So the tests pass or fail alone, in any
+order and under ``-k``, while the pipeline runs only once.
 """
 from __future__ import annotations
 
@@ -13,12 +19,15 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 VARIANTS = ("original", "se", "cbam")
@@ -27,6 +36,7 @@ STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "eva
           "gradcam", "compare")
 # What a normal run must not print: TensorFlow's C++ INFO banners and tf.function retracing warnings.
 NOISE = ("I0000", "cpu_feature_guard", "oneDNN custom operations", "retracing", "Traceback")
+EXPERIMENTS = ("more-cams", "cbam-k3", "no-cbam", "bigger-val")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -45,122 +55,268 @@ def copy_project(dest: Path) -> None:
             shutil.copy2(ROOT / name, dest / name)
 
 
-@pytest.mark.e2e
-def test_smoke_pipeline_end_to_end(tmp_path):
+def started(output: str, kind: str) -> list[str]:
+    """The sorted "Running stage '<kind>@...'" lines of a DVC command's output."""
+    return sorted(line for line in output.splitlines() if line.startswith(f"Running stage '{kind}@"))
+
+
+@dataclass(frozen=True)
+class Project:
+    """The temporary copy of the repo on the `smoke` profile, committed to git: ``repo`` is machine A."""
+
+    tmp: Path
+    repo: Path
+    env: dict
+
+    def dvc(self, *args: str, cwd: Path | None = None) -> str:
+        return run([sys.executable, "-m", "dvc", *args], cwd or self.repo, self.env)
+
+    def git(self, *args: str, cwd: Path | None = None) -> str:
+        return run(["git", *args], cwd or self.repo, self.env)
+
+    def read(self, name: str) -> str:
+        return (self.repo / name).read_text()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    """The repo copied, switched to `smoke`, pointed at the offline archive and committed; nothing run yet."""
     if not ARCHIVE.is_file():
         message = f"offline CIFAR-10 archive not found at {ARCHIVE}"
         if os.environ.get("REQUIRE_E2E"):
             pytest.fail(message)
         pytest.skip(message)
-    repo = tmp_path / "repo"
+    tmp = tmp_path_factory.mktemp("e2e")
+    repo = tmp / "repo"
     repo.mkdir()
     copy_project(repo)
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    dvc = [sys.executable, "-m", "dvc"]
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    project = Project(tmp, repo, env)
 
     run([sys.executable, "-m", "pipeline.profile", "smoke"], repo, env)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = yaml.safe_load(project.read("params.yaml"))
     assert params["profile"] == "smoke"
     # Offline: skip the official URL (it cannot connect here) and point at the shared archive.
     params["data"]["sources"] = [s for s in params["data"]["sources"] if s["kind"] == "local"]
     params["data"]["sources"][0]["path"] = str(ARCHIVE)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "smoke"]):
-        run(["git", *cmd], repo, env)
+        project.git(*cmd)
+    return project
 
-    out = run([*dvc, "repro"], repo, env)
-    for stage in STAGES:
-        assert f"Running stage '{stage}'" in out, stage
-    assert not [line for line in out.splitlines() if any(noise in line for noise in NOISE)], out[-3000:]
-    source = json.loads((repo / "data/raw/source.json").read_text())
-    assert source["sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee"
-    for variant in VARIANTS:
-        assert (repo / "models" / variant / "seed1.keras").is_file()
-        row = json.loads((repo / "metrics/compare" / f"{variant}.json").read_text())
-        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
-    for figure in ("heatmaps.png", "randomization.png"):
-        assert (repo / "plots/gradcam" / figure).is_file(), figure
-    cam = json.loads((repo / "metrics/cam/cbam/seed1.json").read_text())
-    assert cam["chosen"] in cam["maps"] and "road" in cam["maps"][cam["chosen"]]
-    assert "| CBAM" in (repo / "metrics/comparison.md").read_text()
-    assert "paired t-test over 2 seeds" in (repo / "metrics/comparison.md").read_text()
-    assert "**Choice rule.**" in (repo / "metrics/comparison.md").read_text()
 
-    assert "Data and pipelines are up to date." in run([*dvc, "repro"], repo, env)
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert lock["stages"]["compare"]["params"]["params.yaml"]["profile"] == "smoke"
-    assert "model.attention.se" in lock["stages"]["train@se-1"]["params"]["params.yaml"]
-    assert "model.attention.cbam" not in lock["stages"]["train@se-1"]["params"]["params.yaml"]
+@dataclass(frozen=True)
+class Study:
+    """The first `dvc repro` (its output and the files it wrote), the second, dvc.lock and `dvc metrics show`."""
 
-    shown = json.loads(run([*dvc, "metrics", "show", "--json"], repo, env))
-    files = json.dumps(shown)
-    for variant in VARIANTS:
-        assert f"metrics/compare/{variant}.json" in files
+    output: str
+    source: dict
+    models: dict[str, bool]
+    rows: dict[str, dict]
+    figures: dict[str, bool]
+    cam: dict
+    report: str
+    second_output: str
+    lock: dict
+    metrics_shown: str
 
-    # Experiments: any param through -S; only the stages that depend on it re-run.
-    cam_exp = run([*dvc, "exp", "run", "-S", "gradcam.per_class=2", "--name", "more-cams"], repo, env)
-    assert "Running stage 'gradcam'" in cam_exp and "Running stage 'train@" not in cam_exp
-    assert "Running stage 'heatmaps@" not in cam_exp  # the grid size is the figures' business only
-    assert "Running stage 'preprocess'" not in cam_exp
-    # A CBAM setting retrains CBAM alone.
-    train_exp = run([*dvc, "exp", "run", "-S", "model.attention.cbam.kernel_size=3", "--name", "cbam-k3"], repo, env)
-    assert "Running stage 'train@cbam-0'" in train_exp and "Running stage 'evaluate@cbam-1'" in train_exp
-    assert "Running stage 'train@original" not in train_exp and "Running stage 'train@se" not in train_exp
-    # train.variants selects what is compared: dropping CBAM and adding a seed trains the new seed's runs only.
-    subset_exp = run([*dvc, "exp", "run", "-S", "train.variants=[original,se]", "-S", "train.seeds=[0,1,2]",
-                      "--name", "no-cbam"], repo, env)
-    trained = sorted(line for line in subset_exp.splitlines() if line.startswith("Running stage 'train@"))
-    assert trained == ["Running stage 'train@original-2':", "Running stage 'train@se-2':"], trained
-    assert "Running stage 'compare'" in subset_exp
-    assert "| CBAM" not in (repo / "metrics/comparison.md").read_text()
-    assert "paired t-test over 3 seeds" in (repo / "metrics/comparison.md").read_text()
-    data_exp = run([*dvc, "exp", "run", "-S", "data.val_fraction=0.2", "-S", "train.variants=[original]",
-                    "--name", "bigger-val"], repo, env)
-    assert "Running stage 'preprocess'" in data_exp and "Running stage 'download'" not in data_exp
-    table = json.dumps(json.loads(run([*dvc, "exp", "show", "--json"], repo, env)))
-    for name in ("more-cams", "cbam-k3", "no-cbam", "bigger-val"):
-        assert name in table, name
-    for variant in VARIANTS:
-        assert f"metrics/compare/{variant}.json" in table
-    assert "test_accuracy" in table
-    diff = run([*dvc, "metrics", "diff", "HEAD", "--all"], repo, env)
-    assert "metrics/compare/original.json" in diff and "test_accuracy" in diff  # the last experiment's variant
 
-    run([*dvc, "plots", "show", "-o", "plots_html"], repo, env)
-    page = (repo / "plots_html" / "index.html").read_text()
-    for expected in ("Validation accuracy", "Confusion matrix", "heatmaps.png", "val_curves.png"):
-        assert expected in page, expected
-    # Offline: the committed template (.dvc/config) carries Vega; nothing is loaded from a CDN.
-    assert "vega-embed 6.29.0" in page and "<script src=" not in page and "cdn.jsdelivr" not in page
-    for title in ("Test accuracy per training seed", "Validation accuracy (mean over seeds, min-max band)"):
-        assert title in page, title
+@pytest.fixture(scope="module")
+def study(project: Project) -> Study:
+    output = project.dvc("repro")
+    files = {
+        "source": json.loads(project.read("data/raw/source.json")),
+        "models": {v: (project.repo / "models" / v / "seed1.keras").is_file() for v in VARIANTS},
+        "rows": {v: json.loads(project.read(f"metrics/compare/{v}.json")) for v in VARIANTS},
+        "figures": {f: (project.repo / "plots/gradcam" / f).is_file() for f in ("heatmaps.png", "randomization.png")},
+        "cam": json.loads(project.read("metrics/cam/cbam/seed1.json")),
+        "report": project.read("metrics/comparison.md"),
+    }
+    second_output = project.dvc("repro")
+    lock = yaml.safe_load(project.read("dvc.lock"))
+    metrics_shown = json.dumps(json.loads(project.dvc("metrics", "show", "--json")))
+    return Study(output=output, **files, second_output=second_output, lock=lock, metrics_shown=metrics_shown)
 
-    # Seeds on two machines through one DVC remote: from the same commit, B trains seed 3 (seed 2 was an
-    # experiment above) and shares it through the remote's run cache; A asks for the same seeds and
-    # assembles the study untrained.
-    run(["git", "checkout", "--", "."], repo, env)  # back from the last experiment to the smoke study
-    shutil.rmtree(repo / "plots_html")
-    assert "Running stage 'train@" not in run([*dvc, "repro"], repo, env)  # all in the local run cache
-    remote = tmp_path / "remote"
-    run([*dvc, "remote", "add", "-d", "team", str(remote)], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "seeds 0 and 1"], repo, env)
-    run([*dvc, "push", "--run-cache"], repo, env)
-    machine_b = tmp_path / "machine-b"
-    run(["git", "clone", "-q", str(repo), str(machine_b)], tmp_path, env)
-    for machine in (machine_b, repo):
+
+@dataclass(frozen=True)
+class Experiments:
+    """Four `dvc exp run -S` in a row (each starts from the last one's workspace), then `exp show`, `metrics diff`."""
+
+    outputs: dict[str, str]  # experiment name -> what `dvc exp run` printed
+    reports: dict[str, str]  # experiment name -> metrics/comparison.md right after it
+    table: str
+    diff: str
+
+
+@pytest.fixture(scope="module")
+def experiments(project: Project, study: Study) -> Experiments:
+    settings = {
+        "more-cams": ["gradcam.per_class=2"],
+        "cbam-k3": ["model.attention.cbam.kernel_size=3"],
+        "no-cbam": ["train.variants=[original,se]", "train.seeds=[0,1,2]"],
+        "bigger-val": ["data.val_fraction=0.2", "train.variants=[original]"],
+    }
+    outputs, reports = {}, {}
+    for name in EXPERIMENTS:
+        assignments = [arg for setting in settings[name] for arg in ("-S", setting)]
+        outputs[name] = project.dvc("exp", "run", *assignments, "--name", name)
+        reports[name] = project.read("metrics/comparison.md")
+    table = json.dumps(json.loads(project.dvc("exp", "show", "--json")))
+    diff = project.dvc("metrics", "diff", "HEAD", "--all")
+    return Experiments(outputs, reports, table, diff)
+
+
+@pytest.fixture(scope="module")
+def plots_page(project: Project, experiments: Experiments) -> str:
+    """`dvc plots show` in the workspace the last experiment left: the page's HTML."""
+    project.dvc("plots", "show", "-o", "plots_html")
+    return project.read("plots_html/index.html")
+
+
+@dataclass(frozen=True)
+class TwoMachines:
+    """Back at the committed smoke study, machine B (a clone) trains seed 3 and pushes it; A pulls and assembles."""
+
+    restored: str  # A's `dvc repro` after `git checkout -- .`
+    b_output: str
+    a_output: str
+    report: str
+
+
+@pytest.fixture(scope="module")
+def two_machines(project: Project, plots_page: str) -> TwoMachines:
+    # From the same commit, B trains seed 3 (seed 2 was an experiment) and shares it through the
+    # remote's run cache; A asks for the same seeds and assembles the study untrained.
+    project.git("checkout", "--", ".")  # back from the last experiment to the smoke study
+    shutil.rmtree(project.repo / "plots_html")
+    restored = project.dvc("repro")
+    project.dvc("remote", "add", "-d", "team", str(project.tmp / "remote"))
+    project.git("add", "-A")
+    project.git("commit", "-qm", "seeds 0 and 1")
+    project.dvc("push", "--run-cache")
+    machine_b = project.tmp / "machine-b"
+    run(["git", "clone", "-q", str(project.repo), str(machine_b)], project.tmp, project.env)
+    for machine in (machine_b, project.repo):
         params = yaml.safe_load((machine / "params.yaml").read_text())
         params["train"]["seeds"] = [0, 1, 3]
         (machine / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    b_out = run([*dvc, "repro", "--pull"], machine_b, env)
-    b_trained = sorted(line for line in b_out.splitlines() if line.startswith("Running stage 'train@"))
+    b_output = project.dvc("repro", "--pull", cwd=machine_b)
+    project.dvc("push", "--run-cache", cwd=machine_b)
+    a_output = project.dvc("repro", "--pull")
+    return TwoMachines(restored, b_output, a_output, project.read("metrics/comparison.md"))
+
+
+def test_every_stage_runs_quietly_on_the_offline_archive(study):
+    """`dvc repro` on a fresh copy runs all 22 stages (two seeds x three variants), prints no TensorFlow
+    noise or traceback, and takes its data from the offline archive, checksum recorded."""
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in study.output, stage
+    assert not [line for line in study.output.splitlines() if any(noise in line for noise in NOISE)], \
+        study.output[-3000:]
+    assert study.source["sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee"
+
+
+def test_the_study_writes_models_metrics_figures_and_report(study):
+    """Every variant has a saved model and a metrics row; the gradcam figures exist; the heatmap study chose
+    a map with a ROAD score; the report compares all three variants over 2 seeds and states its choice rule."""
+    for variant in VARIANTS:
+        assert study.models[variant], variant
+        row = study.rows[variant]
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
+    for figure, present in study.figures.items():
+        assert present, figure
+    assert study.cam["chosen"] in study.cam["maps"] and "road" in study.cam["maps"][study.cam["chosen"]]
+    assert "| CBAM" in study.report
+    assert "paired t-test over 2 seeds" in study.report
+    assert "**Choice rule.**" in study.report
+
+
+def test_a_second_repro_does_nothing_and_the_lock_records_each_runs_own_params(study):
+    """Nothing changed, so nothing re-runs; dvc.lock records the profile, and a run's stage records its own
+    variant's attention settings only (so tuning CBAM cannot invalidate SE's runs)."""
+    assert "Data and pipelines are up to date." in study.second_output
+    assert study.lock["stages"]["compare"]["params"]["params.yaml"]["profile"] == "smoke"
+    assert "model.attention.se" in study.lock["stages"]["train@se-1"]["params"]["params.yaml"]
+    assert "model.attention.cbam" not in study.lock["stages"]["train@se-1"]["params"]["params.yaml"]
+
+
+def test_dvc_metrics_show_lists_every_variant(study):
+    """`dvc metrics show` finds the compare stage's one metrics file per variant."""
+    for variant in VARIANTS:
+        assert f"metrics/compare/{variant}.json" in study.metrics_shown
+
+
+def test_a_figure_param_reruns_only_the_figures(experiments):
+    """`-S gradcam.per_class=2` (the grid size) re-runs gradcam, and no training, heatmap study or preprocessing."""
+    output = experiments.outputs["more-cams"]
+    assert "Running stage 'gradcam'" in output and "Running stage 'train@" not in output
+    assert "Running stage 'heatmaps@" not in output  # the grid size is the figures' business only
+    assert "Running stage 'preprocess'" not in output
+
+
+def test_a_cbam_setting_retrains_cbam_alone(experiments):
+    """`-S model.attention.cbam.kernel_size=3` retrains and re-evaluates CBAM's runs, not Original's or SE's."""
+    output = experiments.outputs["cbam-k3"]
+    assert "Running stage 'train@cbam-0'" in output and "Running stage 'evaluate@cbam-1'" in output
+    assert "Running stage 'train@original" not in output and "Running stage 'train@se" not in output
+
+
+def test_variants_and_seeds_select_the_runs(experiments):
+    """train.variants selects what is compared: dropping CBAM and adding seed 2 trains only the new seed's runs,
+    and the report compares Original and SE over 3 seeds without CBAM."""
+    output = experiments.outputs["no-cbam"]
+    trained = started(output, "train")
+    assert trained == ["Running stage 'train@original-2':", "Running stage 'train@se-2':"], trained
+    assert "Running stage 'compare'" in output
+    assert "| CBAM" not in experiments.reports["no-cbam"]
+    assert "paired t-test over 3 seeds" in experiments.reports["no-cbam"]
+
+
+def test_a_data_param_reruns_from_preprocess(experiments):
+    """`-S data.val_fraction=0.2` re-splits the data (preprocess runs) without downloading again."""
+    output = experiments.outputs["bigger-val"]
+    assert "Running stage 'preprocess'" in output and "Running stage 'download'" not in output
+
+
+def test_exp_show_and_metrics_diff_list_the_experiments(experiments):
+    """`dvc exp show` lists the four named experiments with every variant's test accuracy; `dvc metrics diff`
+    compares the workspace (the last experiment: Original only) with HEAD."""
+    for name in EXPERIMENTS:
+        assert name in experiments.table, name
+    for variant in VARIANTS:
+        assert f"metrics/compare/{variant}.json" in experiments.table
+    assert "test_accuracy" in experiments.table
+    assert "metrics/compare/original.json" in experiments.diff and "test_accuracy" in experiments.diff
+
+
+def test_plots_show_renders_the_page_offline(plots_page):
+    """`dvc plots show` draws the curves, the confusion matrix, the seed strip and band plots and the figures,
+    with Vega inside the page (the committed template) and nothing loaded from a CDN."""
+    for expected in ("Validation accuracy", "Confusion matrix", "heatmaps.png", "val_curves.png"):
+        assert expected in plots_page, expected
+    assert "vega-embed 6.29.0" in plots_page and "<script src=" not in plots_page and "cdn.jsdelivr" not in plots_page
+    for title in ("Test accuracy per training seed", "Validation accuracy (mean over seeds, min-max band)"):
+        assert title in plots_page, title
+
+
+def test_back_at_the_commit_every_run_comes_from_the_local_run_cache(two_machines):
+    """After the experiments, `git checkout` plus `dvc repro` restores the committed study without training."""
+    assert "Running stage 'train@" not in two_machines.restored
+
+
+def test_another_machine_trains_only_its_new_seed(two_machines):
+    """Machine B, a clone whose seeds are [0, 1, 3], pulls seeds 0 and 1 from the remote and trains seed 3 only."""
+    b_trained = started(two_machines.b_output, "train")
     assert b_trained == [f"Running stage 'train@{v}-3':" for v in sorted(VARIANTS)], b_trained
-    run([*dvc, "push", "--run-cache"], machine_b, env)
-    a_out = run([*dvc, "repro", "--pull"], repo, env)
+
+
+def test_seeds_from_another_machine_arrive_through_the_remote_untrained(two_machines):
+    """Machine A, asking for the same seeds, takes B's seed-3 runs from the remote's run cache (no train,
+    evaluate or heatmaps stage runs) and its report covers 3 seeds of CBAM."""
     for kind in ("train", "evaluate", "heatmaps"):
-        assert f"Running stage '{kind}@" not in a_out, a_out[-3000:]
-        assert f"Stage '{kind}@se-3' is cached - skipping run" in a_out, kind  # machine B's run
-    report = (repo / "metrics/comparison.md").read_text()
-    assert "paired t-test over 3 seeds" in report and "| CBAM      | 3      |" in report  # machine B's run
+        assert f"Running stage '{kind}@" not in two_machines.a_output, two_machines.a_output[-3000:]
+        assert f"Stage '{kind}@se-3' is cached - skipping run" in two_machines.a_output, kind  # machine B's run
+    assert "paired t-test over 3 seeds" in two_machines.report
+    assert "| CBAM      | 3      |" in two_machines.report  # machine B's run

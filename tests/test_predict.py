@@ -42,6 +42,7 @@ def test_predict_images_and_corrupt_file(tmp_path):
     assert (out / "small_cbam_gradcam.png").is_file()
 
 
+@pytest.mark.slow  # two fresh Pythons importing TensorFlow
 def test_predict_all_bad_or_missing_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "src.predict", str(tmp_path / "missing.png"),
                            "--models", str(tmp_path)], cwd=tmp_path, env=ENV, capture_output=True, text=True)
@@ -64,7 +65,8 @@ def test_two_inputs_that_would_write_one_overlay_are_refused_before_any_work(tmp
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("top", ["0", "-2", "11", "three"])
+# A fresh Python importing TensorFlow per case: one bound stays in the quick tier.
+@pytest.mark.parametrize("top", ["0", *(pytest.param(top, marks=pytest.mark.slow) for top in ("-2", "11", "three"))])
 def test_top_must_be_a_class_count(tmp_path, top):
     proc = subprocess.run([sys.executable, "-m", "src.predict", "a.png", "--top", top], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True)

@@ -54,6 +54,7 @@ def test_training_stream_is_a_function_of_seed_and_epoch():
     assert all(np.array_equal(a, b) for a, b in zip(images, again))
 
 
+@pytest.mark.slow  # trains in a fresh Python
 def test_same_seed_gives_identical_metrics(tmp_path):
     smoke = build_profile("smoke")  # the smoke profile's model and training settings, unchanged
     first, second = project(tmp_path / "a", smoke), project(tmp_path / "b", smoke)
@@ -75,6 +76,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         (second / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text()
 
 
+@pytest.mark.slow  # trains in a fresh Python
 def test_training_seeds_differ_and_share_the_data(tmp_path):
     cwd = project(tmp_path, epochs=1)
     for seed in (0, 1):
@@ -86,6 +88,7 @@ def test_training_seeds_differ_and_share_the_data(tmp_path):
     assert (cwd / "models/se/seed0.keras").is_file() and (cwd / "models/se/seed1.keras").is_file()
 
 
+@pytest.mark.slow  # trains in a fresh Python
 def test_a_run_starts_from_the_initialisation_levers_it_asks_for(tmp_path):
     params = tiny_params(epochs=1, lr=1e-9, stem_whitening=True)  # a step this small leaves the start in place
     params["model"]["zero_init_last"] = True
@@ -114,12 +117,15 @@ def test_a_run_is_resumable_whatever_the_other_runs(tmp_path):
     assert run_fingerprint("se", 3, params, stats, "mixed_bfloat16") != base
 
 
-@pytest.mark.parametrize("seed", ["-1", "4294967296", "x"])
+# A fresh Python importing TensorFlow per case: the upper bound stays in the quick tier.
+@pytest.mark.parametrize("seed", [pytest.param("-1", marks=pytest.mark.slow), "4294967296",
+                                  pytest.param("x", marks=pytest.mark.slow)])
 def test_a_bad_training_seed_is_named(tmp_path, seed):
     proc = run_train(project(tmp_path), seed=seed)
     assert proc.returncode == 2 and "argument --seed" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # two 8-epoch trainings in fresh Pythons, one killed and resumed
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     straight = project(tmp_path / "straight", epochs=8)
     assert run_train(straight).returncode == 0
@@ -155,6 +161,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert not (killed / "checkpoints/se/seed0-curves").exists()  # the curves moved to plots/train
 
 
+@pytest.mark.slow  # trains in a fresh Python
 def test_backup_from_other_params_is_discarded(tmp_path):
     cwd = project(tmp_path)
     backup = cwd / "checkpoints/se/seed0"
@@ -191,8 +198,9 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
     assert not (cwd / "checkpoints/original/seed0").exists()
 
 
+# A fresh Python per case; the second also loads the data and builds the model first.
 @pytest.mark.parametrize("batch_size, images", [(1000, "600 training images (data.train_per_class"),
-                                               (400, "300 training images")])
+                                               pytest.param(400, "300 training images", marks=pytest.mark.slow)])
 def test_batch_larger_than_data_is_rejected(tmp_path, batch_size, images):
     # 1000 exceeds what the params promise (checked before any stage runs); 400 fits the params'
     # 600 images but not the 300 actually prepared here (checked when training starts).
@@ -240,6 +248,7 @@ def test_epoch_timer_records_each_epoch_once_with_or_without_validation():
     assert [name for name, _ in live.logged] == ["time/train_seconds"] * 2
 
 
+@pytest.mark.slow  # trains in a fresh Python
 def test_outputs_that_cannot_be_written_leave_the_previous_model(tmp_path):
     cwd = project(tmp_path, epochs=1)
     (cwd / "models/se").mkdir(parents=True)

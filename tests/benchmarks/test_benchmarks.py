@@ -22,6 +22,7 @@ def _table(output: str) -> dict[str, list[str]]:
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
 
 
+@pytest.mark.slow  # builds and times a training step of every variant on both implementations
 def test_throughput_table_projects_training_minutes_and_compares_implementations(capsys):
     throughput.main(["--profile", "smoke", "--rounds", "1", "--steps", "1", "--budget-minutes", "7",
                      "--implementations", "reference", "fast"])
@@ -63,6 +64,7 @@ def test_bad_settings_fail_with_one_message_naming_them(script, argv, named, cap
     assert named in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # times every attention layer of the smoke network on both implementations
 def test_attention_benchmark_times_every_attention_layer(capsys):
     attention.main(["--profile", "smoke", "--repeats", "1", "--rounds", "1"])
     rows = _table(capsys.readouterr().out)
@@ -76,6 +78,7 @@ def test_attention_benchmark_times_every_attention_layer(capsys):
         assert float(cells[3].rstrip("x")) == pytest.approx(reference_ms / fast_ms, rel=0.05, abs=0.01), name
 
 
+@pytest.mark.slow  # builds and times the CAMs of a model on both paths
 def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, capsys):
     params = build_profile("smoke")
     params["train"]["variants"] = ["cbam"]

@@ -17,7 +17,10 @@ from tests.conftest import ROOT
 FAST_MODULES = "[m for m in sys.modules if m.startswith('src.models.fast')]"
 
 
-@pytest.mark.parametrize("attention", [None, "se", "cbam"])
+# Each case loads the model in a fresh Python (seconds of TensorFlow import): CBAM, which has every fast layer,
+# stays in the quick tier.
+@pytest.mark.parametrize("attention", [pytest.param(None, marks=pytest.mark.slow), pytest.param("se", marks=pytest.mark.slow),
+                                       "cbam"])
 def test_a_fast_model_saves_as_reference_layers_and_loads_without_the_fast_modules(tmp_path, attention):
     # The cpu profile's shape uses every fast layer: pointwise and patch-gradient convs, fused BN, fused attention.
     model = build_resnet(blocks=(1, 1, 1, 1), strides=(2, 2, 2, 2), width=4, attention=attention,

@@ -145,6 +145,7 @@ def _one_step(profile: str, strategy: str = "default", variant: str = "cbam") ->
     return float(logs["loss"]), model
 
 
+@pytest.mark.slow  # a training step of ResNet-50 each: minutes on 2 cores
 @pytest.mark.parametrize("profile, variant", [("full", "original"), ("full", "se"), ("full", "cbam"),
                                               ("seed", "cbam")])
 def test_full_and_seed_profiles_train_a_step_on_reference_layers_only(profile, variant):
@@ -157,6 +158,7 @@ def test_full_and_seed_profiles_train_a_step_on_reference_layers_only(profile, v
     assert {type(layer) for layer in model._flatten_layers()} <= allowed | {keras.Model, keras.src.models.Functional}
 
 
+@pytest.mark.slow  # trains under MirroredStrategy
 def test_mirrored_strategy_trains_on_cpu():
     assert np.isfinite(_one_step("smoke", strategy="mirrored")[0])
 

@@ -145,6 +145,7 @@ def test_profile_overlay_cannot_invent_keys():
         deep_merge({"train": {"lr": 1}}, {"train": {"lrr": 2}})
 
 
+@pytest.mark.slow  # seven fresh Pythons importing TensorFlow; the fuzz tests drive src.download in process
 def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))

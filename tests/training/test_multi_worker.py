@@ -45,6 +45,7 @@ def start_worker(workdir: Path, cluster: dict, index: int, params: dict, job: st
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # two training processes on localhost
 def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path: Path):
     params = tiny_params(strategy="multi_worker", epochs=2)
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
