@@ -280,6 +280,7 @@ def test_batch_norm_shifts_learn_at_their_multiple_of_the_learning_rate():
     assert np.abs(plain["d_bn/beta"]).max() > 0
 
 
+@pytest.mark.slow  # a training run in a fresh Python
 def test_a_frozen_whitened_stem_keeps_its_filters_through_training(tmp_path):
     cwd = project(tmp_path, tiny_params(epochs=1, stem_whitening=True, freeze_stem=True))
     proc = run_train(cwd)

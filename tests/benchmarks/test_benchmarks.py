@@ -118,6 +118,7 @@ def test_core_peak_follows_the_widest_unit_the_precision_can_use(tmp_path, vendo
     assert found.flops_per_second == pytest.approx(per_cycle * 2.5e9)
 
 
+@pytest.mark.slow  # two tiny trainings
 def test_time_to_accuracy_trains_each_budget_once_and_draws_the_curve(tmp_path, monkeypatch, capsys):
     from benchmarks import recipe_search, time_to_accuracy
 

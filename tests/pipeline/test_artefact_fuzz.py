@@ -34,6 +34,8 @@ from pipeline.errors import DataError
 from src.paths import Run
 from tests.conftest import make_official_tarball, make_prepared, run_stage, snapshot, tiny_params
 
+pytestmark = pytest.mark.slow  # builds a tiny study, then 21 boundaries x 10 cases (minutes)
+
 RUN = Run("original", 0)
 OTHER = Run("se", 0)
 RUN_ARGS = ["--variant", RUN.variant, "--seed", str(RUN.seed)]

@@ -164,6 +164,7 @@ def wait_until_tensorflow_holds_the_port(proc: subprocess.Popen, address: str) -
     raise AssertionError("TensorFlow never opened the worker's port")
 
 
+@pytest.mark.slow  # TensorFlow starts in the worker
 def test_a_cluster_that_does_not_form_in_tensorflow_ends_at_the_deadline(tmp_path: Path, peer_that_never_joins):
     cluster = peer_that_never_joins
     proc = start_worker(tmp_path, cluster, 0, tiny_params(strategy="multi_worker", cluster_timeout_seconds=3))
@@ -172,6 +173,7 @@ def test_a_cluster_that_does_not_form_in_tensorflow_ends_at_the_deadline(tmp_pat
     assert f"worker 1 at {cluster['worker'][1]} answered but did not join" in assert_one_error_line(err)
 
 
+@pytest.mark.slow  # TensorFlow starts in the worker
 def test_sigterm_ends_a_worker_blocked_in_tensorflow(tmp_path: Path, peer_that_never_joins):
     cluster = peer_that_never_joins
     proc = start_worker(tmp_path, cluster, 0, tiny_params(strategy="multi_worker"))
@@ -183,6 +185,7 @@ def test_sigterm_ends_a_worker_blocked_in_tensorflow(tmp_path: Path, peer_that_n
     assert not answers(cluster["worker"][0])  # the training child is gone too
 
 
+@pytest.mark.slow  # two tiny trainings
 def test_a_one_worker_cluster_trains_stops_on_sigterm_and_resumes(tmp_path: Path):
     cluster = {"worker": [f"localhost:{free_ports(1)[0]}"]}
     params = tiny_params(strategy="multi_worker", epochs=4)

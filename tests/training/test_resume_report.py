@@ -14,6 +14,8 @@ from src.training import fit
 from src.training.journal import summary
 from tests.conftest import make_prepared, tiny_params
 
+pytestmark = pytest.mark.slow  # tiny trainings killed and resumed at every epoch boundary
+
 EPOCHS = 3
 BACKUP = keras.callbacks.BackupAndRestore
 REPORTED = ("best_val_accuracy", "best_epoch", "final_val_accuracy", "final_train_accuracy", "epochs")
