@@ -217,7 +217,7 @@ def test_weight_decay_is_decoupled_and_spares_batchnorm_and_biases():
     momentum 0.9), so a switch to L2-through-the-gradient must show up here.
     """
     train = {"lr": 0.5, "epochs": 1, "warmup_epochs": 0, "schedule": "constant", "weight_decay": 0.1,
-             "optimizer": "sgd", "momentum": 0.9, "nesterov": True}
+             "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "bn_bias_lr_multiplier": 1}
     optimizer = make_optimizer(train, steps_per_epoch=10)
     kernel = keras.Variable(np.ones((3, 3), np.float32), name="kernel")
     gamma, beta, bias = (keras.Variable(np.ones(3, np.float32), name=name) for name in ("gamma", "beta", "bias"))
