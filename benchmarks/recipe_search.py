@@ -93,8 +93,8 @@ def scratch_directory() -> Iterator[Path]:
             os.chdir(previous)
 
 
-def use_affinity_cores() -> None:
-    """Size TensorFlow's thread pools to the cores this process may run on (``taskset``), not the machine's."""
+def use_affinity_cores() -> int:
+    """Size TensorFlow's thread pools to the cores this process may run on (``taskset``), not the machine's; their count."""
     import tensorflow as tf
 
     cores = len(os.sched_getaffinity(0))
@@ -103,6 +103,7 @@ def use_affinity_cores() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(cores)
     except RuntimeError:  # TensorFlow already started in this process (a second call): its pools stay
         pass
+    return cores
 
 
 def settings_of(params: dict) -> dict:
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
 
-    use_affinity_cores()
+    cores = use_affinity_cores()
     base = build_profile(args.profile) if args.profile else load_params(args.params)
     params = apply_overrides(base, args.overrides)
     prepared, results = args.prepared.resolve(), args.results.resolve()
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         row.update(train_and_validate(params, args.variant, seed, prepared))
         row.update(commit=git_commit(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                   cores=len(os.sched_getaffinity(0)))
+                   cores=cores)
         results.parent.mkdir(parents=True, exist_ok=True)
         with results.open("a") as out:
             out.write(json.dumps(row) + "\n")
