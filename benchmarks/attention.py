@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.args import positive_int
-from pipeline.errors import stage_main
-from pipeline.params import load_params
-from pipeline.profile import build_profile
+from src.core.errors import stage_main
+from src.config.params import load_params
+from src.config.profile import build_profile
 from src.models.attention import CBAM, SqueezeExcitation
 from src.models.resnet import build_variant
 from src.training.runtime import choose_precision, configure_runtime, cpu_name

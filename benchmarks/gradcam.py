@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 
 from benchmarks.args import positive_int
-from pipeline.errors import stage_main
-from pipeline.params import load_params
+from src.core.errors import stage_main
+from src.config.params import load_params
 from src.explain.cam import FUSED, cam_explainer, stage_layer
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import ParamsError, stage_main
-from pipeline.params import VARIANTS, load_params, validate
-from pipeline.profile import build_profile
+from src.core.errors import ParamsError, stage_main
+from src.config.params import VARIANTS, load_params, validate
+from src.config.profile import build_profile
 from src.data.prepared import load_split
 from src.evaluation import predict, tta_views
 from src.paths import PREPARED_DIR, Run
@@ -64,7 +64,7 @@ def git_commit() -> str:
     """HEAD's hash, with ``+dirty`` when tracked files differ from it (the code that trained is then not HEAD)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "pipeline"], check=False)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src"], check=False)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.returncode else "")

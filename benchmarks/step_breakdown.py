@@ -35,9 +35,9 @@ from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as profi
 from benchmarks.args import positive_int
 from benchmarks.peak import core_peak
 from benchmarks.recipe_search import apply_overrides
-from pipeline.errors import stage_main
-from pipeline.params import VARIANTS, load_params
-from pipeline.profile import build_profile
+from src.core.errors import stage_main
+from src.config.params import VARIANTS, load_params
+from src.config.profile import build_profile
 from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
 from src.training.optim import compile_model

@@ -36,9 +36,9 @@ import tensorflow as tf
 
 from benchmarks.args import positive_float, positive_int
 from benchmarks.peak import core_peak
-from pipeline.errors import stage_main
-from pipeline.params import VARIANTS, load_params, train_size, validate
-from pipeline.profile import build_profile
+from src.core.errors import stage_main
+from src.config.params import VARIANTS, load_params, train_size, validate
+from src.config.profile import build_profile
 from src.data.loader import make_train_dataset
 from src.models.flops import flops_per_image
 from src.models.resnet import build_variant

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks import recipe_search  # noqa: E402
 from benchmarks.args import positive_int  # noqa: E402
-from pipeline.errors import ParamsError, stage_main  # noqa: E402
+from src.core.errors import ParamsError, stage_main  # noqa: E402
 
 DEFAULT_PLOT = Path("docs/time_to_accuracy.png")
 

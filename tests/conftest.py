@@ -136,7 +136,7 @@ def make_prepared(folder: Path, train_per_class: int = 30, val_per_class: int = 
 
 def tiny_params(**train_overrides) -> dict:
     """The smoke profile shrunk further for unit tests."""
-    from pipeline.profile import build_profile
+    from src.config.profile import build_profile
 
     params = build_profile("smoke")
     params["model"].update(width=4, blocks=[1, 1])

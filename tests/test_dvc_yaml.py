@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import ROOT
 
-PROJECT_PACKAGES = ("src", "pipeline")
+PROJECT_PACKAGES = ("src",)
 # Imported by every stage but changes no result: it only sets TensorFlow's log level.
 NOT_A_DEPENDENCY = {Path("src/__init__.py")}
 
@@ -74,8 +74,8 @@ def test_every_stage_depends_on_the_code_it_imports(name):
 
 def test_the_dependency_walk_sees_lazy_and_package_imports():
     # The fast layers are imported inside a function, and `from src.models import attention` names a module.
-    files = {str(p.relative_to(ROOT)) for p in project_files("src.train")}
-    assert {"src/models/fast/kernels.py", "src/models/attention.py", "pipeline/params.py"} <= files
+    files = {str(p.relative_to(ROOT)) for p in project_files("src.stages.train")}
+    assert {"src/models/fast/kernels.py", "src/models/attention.py", "src/config/params.py"} <= files
 
 
 def test_run_stages_come_from_the_variant_and_seed_lists_and_read_only_their_own_settings():
@@ -101,11 +101,11 @@ def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
             assert isinstance(out, str), f"{name}: {out} is not a plain cached output"
 
 
-STAGE_SCRIPTS = {"src.download", "src.preprocess", "src.train", "src.evaluate", "src.heatmaps", "src.gradcam",
-                 "src.compare", "src.predict"}
+STAGE_SCRIPTS = {"src.stages.download", "src.stages.preprocess", "src.stages.train", "src.stages.evaluate", "src.stages.heatmaps", "src.stages.gradcam",
+                 "src.stages.compare", "src.stages.predict"}
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for folder in ("src", "benchmarks", "pipeline")
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for folder in ("src", "benchmarks")
                                         for p in (ROOT / folder).rglob("*.py")))
 def test_no_module_imports_a_stage_script(path):
     # Stage scripts are glue: what two stages share lives in a library module.

@@ -95,7 +95,7 @@ def project(tmp_path_factory) -> Project:
            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     project = Project(tmp, repo, env)
 
-    run([sys.executable, "-m", "pipeline.profile", "smoke"], repo, env)
+    run([sys.executable, "-m", "src.config.profile", "smoke"], repo, env)
     params = yaml.safe_load(project.read("params.yaml"))
     assert params["profile"] == "smoke"
     # Offline: skip the official URL (it cannot connect here) and point at the shared archive.

@@ -28,7 +28,7 @@ def test_predict_images_and_corrupt_file(tmp_path):
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
 
-    proc = subprocess.run([sys.executable, "-m", "src.predict", str(big), str(corrupt), str(small),
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(big), str(corrupt), str(small),
                            "--variant", "cbam", "--seed", "1", "--models", str(models), "--out", str(out)],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 1
@@ -44,12 +44,12 @@ def test_predict_images_and_corrupt_file(tmp_path):
 
 @pytest.mark.slow  # two fresh Pythons importing TensorFlow
 def test_predict_all_bad_or_missing_model(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "src.predict", str(tmp_path / "missing.png"),
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(tmp_path / "missing.png"),
                            "--models", str(tmp_path)], cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.png: no such file" in proc.stderr
     img = tmp_path / "ok.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
-    proc = subprocess.run([sys.executable, "-m", "src.predict", str(img), "--models", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(img), "--models", str(tmp_path)],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 2 and "cbam/seed0.keras: no trained model" in proc.stderr
 
@@ -58,7 +58,7 @@ def test_two_inputs_that_would_write_one_overlay_are_refused_before_any_work(tmp
     for folder, suffix in (("x", "png"), ("y", "jpg")):
         (tmp_path / folder).mkdir()
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / folder / f"a.{suffix}")
-    proc = subprocess.run([sys.executable, "-m", "src.predict", "x/a.png", "y/a.jpg", "--models", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", "x/a.png", "y/a.jpg", "--models", str(tmp_path),
                            "--out", "out"], cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "x/a.png and y/a.jpg -> out/a_cbam_gradcam.png" in proc.stderr
@@ -68,7 +68,7 @@ def test_two_inputs_that_would_write_one_overlay_are_refused_before_any_work(tmp
 # A fresh Python importing TensorFlow per case: one bound stays in the quick tier.
 @pytest.mark.parametrize("top", ["0", *(pytest.param(top, marks=pytest.mark.slow) for top in ("-2", "11", "three"))])
 def test_top_must_be_a_class_count(tmp_path, top):
-    proc = subprocess.run([sys.executable, "-m", "src.predict", "a.png", "--top", top], cwd=tmp_path, env=ENV,
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", "a.png", "--top", top], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--top" in proc.stderr and "from 1 to 10" in proc.stderr
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.profile import build_profile
+from src.config.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
 from src.models.io import load_variant
 from src.training.callbacks import EpochTimer
@@ -32,7 +32,7 @@ def project(tmp_path: Path, params: dict | None = None, **train_overrides) -> Pa
 
 
 def run_train(cwd: Path, variant: str = "se", seed: int = 0, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.train", "--variant", variant, "--seed", str(seed)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "src.stages.train", "--variant", variant, "--seed", str(seed)], cwd=cwd,
                           env=ENV, capture_output=True, text=True, **kwargs)
 
 
@@ -131,7 +131,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert run_train(straight).returncode == 0
 
     killed = project(tmp_path / "killed", epochs=8)
-    proc = subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se", "--seed", "0"], cwd=killed, env=ENV,
+    proc = subprocess.Popen([sys.executable, "-m", "src.stages.train", "--variant", "se", "--seed", "0"], cwd=killed, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     meta = killed / "checkpoints/se/seed0/training_metadata.json"
     deadline = time.time() + 300
@@ -177,7 +177,7 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
     import keras
     import tensorflow as tf
 
-    from src import train
+    from src.stages import train
     from src.training import fit
 
     cwd = project(tmp_path)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src import compare, download, evaluate, gradcam, heatmaps, preprocess, train
+from src.stages import compare, download, evaluate, gradcam, heatmaps, preprocess, train
 from src.data import readers
 from tests.conftest import ROOT, make_official_tarball, make_prepared, run_stage, tiny_params
 from tests.write_faults import WriteFaults
@@ -241,7 +241,7 @@ def test_train_fails_cleanly_and_keeps_its_training_at_sampled_writes(project):
 
 
 def _train(project: Path, *wrapper: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *wrapper, "src.train", "--variant", "se", "--seed", "0"],
+    return subprocess.run([sys.executable, "-m", *wrapper, "src.stages.train", "--variant", "se", "--seed", "0"],
                           cwd=project, env=ENV, capture_output=True, text=True, timeout=600)
 
 
@@ -271,8 +271,8 @@ def test_a_full_disk_during_the_epoch_backup_is_one_line_not_a_crash(project):
     limit = 20_000  # bytes; the tiny model's backup is about 46 KB
     script = ("import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
-              "sys.argv = ['src.train', '--variant', 'se', '--seed', '0']; "
-              "runpy.run_module('src.train', run_name='__main__', alter_sys=True)")
+              "sys.argv = ['src.stages.train', '--variant', 'se', '--seed', '0']; "
+              "runpy.run_module('src.stages.train', run_name='__main__', alter_sys=True)")
     before = state(project)
     proc = subprocess.run([sys.executable, "-c", script], cwd=project, env=ENV, capture_output=True, text=True,
                           timeout=600)

@@ -12,7 +12,7 @@ where Python names no file, so an ``open`` fault carries no file name; a permiss
 (EACCES) is refused at ``open``, with the name. Run as a module it wraps a stage in a
 subprocess and kills it with SIGKILL at the first write whose path contains a given text:
 
-    python -m tests.write_faults --kill-at latest.weights.h5 src.train --variant se --seed 0
+    python -m tests.write_faults --kill-at latest.weights.h5 src.stages.train --variant se --seed 0
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class WriteFaults:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kill-at", required=True, help="SIGKILL at the first write whose path contains this")
-    parser.add_argument("module", help="the stage module, e.g. src.train")
+    parser.add_argument("module", help="the stage module, e.g. src.stages.train")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     sys.argv = [args.module, *args.args]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.artefacts import ArraySpec, ListOf, damaged, read_json, read_npz
-from pipeline.errors import ParamsError
+from src.core.artefacts import ArraySpec, ListOf, damaged, read_json, read_npz
+from src.core.errors import ParamsError
 from src.data.readers import CLASSES, IMAGE_SHAPE
 from src.paths import PREPARED_DIR
 

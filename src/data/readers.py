@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 
 # What a damaged archive raises while it is read: a corrupt gzip stream fails in zlib
 # (zlib.error is no OSError), a cut one with EOFError, a bad header in tarfile.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.artefacts import Maybe, damaged, read_json
-from pipeline.errors import DataError
+from src.core.artefacts import Maybe, damaged, read_json
+from src.core.errors import DataError
 from src.data.readers import ARCHIVE_ERRORS, detect_format
 
 CHUNK = 1 << 20

@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from pipeline.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
+from src.core.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
 from src.explain.significance import LOWER_IS_BETTER
 from src.paths import Run
 

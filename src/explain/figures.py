@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.errors import DataError  # noqa: E402
+from src.core.errors import DataError  # noqa: E402
 from src.explain.attention_maps import class_specificity, se_excitations_by_class  # noqa: E402
 from src.explain.cam import FUSED, CamExplainer, blocks, fuse, overlay, stage_layer, upsample  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402

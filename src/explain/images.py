@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 from src.explain.cam import overlay
 
 MODEL_SIZE = (32, 32)

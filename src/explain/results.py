@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.artefacts import ArraySpec, damaged, read_npz
+from src.core.artefacts import ArraySpec, damaged, read_npz
 from src.data.readers import CLASSES
 from src.paths import Run
 

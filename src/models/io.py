@@ -18,8 +18,8 @@ from pathlib import Path
 import keras
 import yaml
 
-from pipeline.artefacts import damaged, describe
-from pipeline.atomic import ZIP_EPOCH
+from src.core.artefacts import damaged, describe
+from src.core.atomic import ZIP_EPOCH
 from src.data.readers import CLASSES
 from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
 from src.paths import MODEL_DIR, Run
@@ -50,7 +50,7 @@ DATE_SAVED = "1980-01-01@00:00:00"
 def save_model(model: keras.Model, path: str | Path) -> None:
     """Save ``model`` built from reference layers, without optimizer state (a model file, not a checkpoint).
 
-    Write it to a temporary path (``pipeline.atomic``): it is rewritten in place once Keras has saved it.
+    Write it to a temporary path (``src.core.atomic``): it is rewritten in place once Keras has saved it.
     """
     to_reference(model).save(path, include_optimizer=False)
     _drop_save_time(Path(path))

@@ -1,7 +1,7 @@
 """The study's variants and the builder's choices, in one place and without importing Keras.
 
 ``VARIANTS`` is the registry: each variant's name, the attention its blocks carry and
-its display title. The params schema (``pipeline/params.py``), the model builder, the
+its display title. The params schema (``src/config/params.py``), the model builder, the
 stages and the reports all read it, so a new variant is one entry here plus its
 attention layer in ``src/models/attention.py``.
 """

@@ -1,14 +1,14 @@
 """What compare reads of each run besides its predictions and heatmaps: training and test metrics, training curves.
 
 Each reader checks the fields the report uses, so a damaged file stops compare with one line naming it
-and the stage that rebuilds it (pipeline/artefacts.py), before anything is written.
+and the stage that rebuilds it (src/core/artefacts.py), before anything is written.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from pipeline.artefacts import Each, Maybe, damaged, read_json, unreadable
+from src.core.artefacts import Each, Maybe, damaged, read_json, unreadable
 from src.data.readers import CLASSES
 from src.paths import Run
 

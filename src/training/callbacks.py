@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from dvclive import Live
 
-from pipeline.errors import TrainingError
+from src.core.errors import TrainingError
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

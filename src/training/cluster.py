@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from pipeline.errors import ClusterError
+from src.core.errors import ClusterError
 
 JOBS = ("chief", "worker")  # the tasks that train; parameter servers and evaluators are not supported
 EXAMPLE = ('{"cluster": {"worker": ["host-a:12345", "host-b:12345"]}, "task": {"type": "worker", "index": 0}}')

@@ -1,6 +1,6 @@
 """One training run (a variant and a training seed): build, compile, fit with resume and curves, and report.
 
-``train_run`` is the whole run behind ``python -m src.train``: precision and
+``train_run`` is the whole run behind ``python -m src.stages.train``: precision and
 distribution strategy from the params and the machine, the seeded input stream,
 Keras ``BackupAndRestore`` (a killed run resumes from its last completed epoch) and
 dvclive curves. In a multi-worker run every worker trains; only the chief logs curves
@@ -18,7 +18,7 @@ import keras
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from pipeline.errors import ParamsError, TrainingError
+from src.core.errors import ParamsError, TrainingError
 from src.data.loader import make_dataset, make_train_dataset
 from src.data.prepared import load_split, load_stats
 from src.models.flops import flops_per_image
@@ -99,7 +99,7 @@ def train_run(run: Run, params: dict, prepared_dir: str | Path = PREPARED_DIR) -
         StopOnNonFiniteLoss(),
         timer,  # before DVCLiveCallback, which ends the dvclive step at the epoch's end
         journal,  # before the backup: an epoch the backup holds is in the journal
-        # Kept until src/train.py has published the outputs (multi-worker: deleted at the end, so that
+        # Kept until src/stages/train.py has published the outputs (multi-worker: deleted at the end, so that
         # all workers always resume from the same epoch).
         PublishedBackup(backup_dir, keep=not multi_worker),
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.atomic import write_json
+from src.core.atomic import write_json
 from src.training.callbacks import EpochTimer
 
 JOURNAL_FILE = "epochs.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 from keras.src.saving import saving_lib
 
-from pipeline.atomic import atomic_path, nearest_existing
+from src.core.atomic import atomic_path, nearest_existing
 from src.paths import TRAIN_METRICS_DIR
 
 # Other runs, and how long a multi-worker run waits for its cluster: no bearing on a run's numbers.
@@ -93,12 +93,12 @@ class PublishedBackup(keras.callbacks.BackupAndRestore):
     - Before the first epoch, the disk must have room for the backups and the model
       (from the parameter count): a full disk is found before the training, not after it.
     - Each backup is serialised in memory and written by Python to temporary files renamed
-      into place (``pipeline.atomic``): a failed write leaves the previous backup whole and
+      into place (``src.core.atomic``): a failed write leaves the previous backup whole and
       is one OSError naming the file, where h5py writing to disk printed pages of errors
       and crashed the interpreter (exit 139). The metadata records the weights' hash, so a
       kill between the two renames is detected (``prepare_backup``).
     - The last epoch is not backed up and, with ``keep``, nothing is deleted when training
-      ends: the stage deletes the backup once its outputs are published (src/train.py), so
+      ends: the stage deletes the backup once its outputs are published (src/stages/train.py), so
       a failed save costs the re-run one epoch instead of the whole training. (Resuming
       from the last epoch would train nothing and report nothing.)
     """

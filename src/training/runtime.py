@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from pipeline.errors import ClusterError
+from src.core.errors import ClusterError
 from src.training.cluster import report_cluster_formed, report_cluster_forming
 
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from benchmarks import attention, gradcam, peak, throughput
-from pipeline.params import train_size
-from pipeline.profile import build_profile
+from src.config.params import train_size
+from src.config.profile import build_profile
 from tests.conftest import ROOT, make_prepared, run_stage
 
 

@@ -8,7 +8,7 @@ ImageFolder tar.gz, an ImageFolder directory):
   an empty file; a symbolic link (a loop, a dangling one, one to another image); an unknown
   class folder; a missing class folder.
 Properties: the readers return arrays or raise DataError, nothing else (120 examples); the
-real ``src.download`` then ``src.preprocess`` entry points each succeed or exit 2 with one
+real ``src.stages.download`` then ``src.stages.preprocess`` entry points each succeed or exit 2 with one
 ``error:`` line and no traceback, leaving their outputs as they were (40 examples).
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipeline.errors import DataError
-from pipeline.profile import build_profile
+from src.core.errors import DataError
+from src.config.profile import build_profile
 from src.data.readers import read_any
 from tests.conftest import assert_one_error_or_success, make_imagefolder, make_official_tarball, run_stage, \
     snapshot
@@ -133,7 +133,7 @@ def test_readers_return_arrays_or_raise_data_error(case):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corruptions())
 def test_download_and_preprocess_succeed_or_exit_2_with_one_error_line(case):
-    from src import download, preprocess
+    from src.stages import download, preprocess
 
     kind, action, how = case
     with tempfile.TemporaryDirectory() as workdir:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 from src.data.readers import CLASSES, detect_format, read_any, read_imagefolder, read_official
 from tests.conftest import encode, make_imagefolder, tiny_images
 

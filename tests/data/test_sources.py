@@ -6,9 +6,9 @@ import json
 import pytest
 import yaml
 
-from pipeline.errors import DataError
-from pipeline.profile import build_profile
-from src import download
+from src.core.errors import DataError
+from src.config.profile import build_profile
+from src.stages import download
 from src.data.sources import fetch_first, file_digest
 from tests.conftest import make_imagefolder
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 from src.explain.cam_results import load_run, run_arrays, variant_map
 from src.explain.heatmap_study import MapResult
 from src.explain.significance import LOWER_IS_BETTER

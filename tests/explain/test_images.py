@@ -66,7 +66,7 @@ def test_palette_and_alpha_images_convert_as_before(tmp_path, mode):
 
 
 def test_predict_names_a_stage_that_exists_or_how_to_add_the_seed(tmp_path, monkeypatch):
-    from src import predict
+    from src.stages import predict
 
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("ok.png")

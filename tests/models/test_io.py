@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 from src.models.io import float32_model, load_variant, model_path, save_model, to_reference
 from src.models.resnet import build_resnet
 from tests.conftest import ROOT

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.profile import build_profile
+from src.config.profile import build_profile
 from src.models.attention import CBAM, SqueezeExcitation
 from src.models.fast.patchgrad import PatchGradConv2D
 from src.models.fast.pointwise import PointwiseConv2D

@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 from src.paths import Run
 from tests.conftest import make_official_tarball, make_prepared, run_stage, snapshot, tiny_params
 
@@ -98,7 +98,7 @@ def fake_training_outputs(run: Run) -> None:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     """A whole tiny project whose every stage has run once (built once per module: models are never trained)."""
-    from src import evaluate, heatmaps
+    from src.stages import evaluate, heatmaps
     from src.models.io import save_model
     from src.models.resnet import build_variant
 
@@ -296,7 +296,7 @@ def test_a_damaged_input_stops_the_stage_with_one_line_naming_it(pristine, tmp_p
     import importlib
 
     boundary = BOUNDARIES[name]
-    main = importlib.import_module(f"src.{boundary.stage}").main
+    main = importlib.import_module(f"src.stages.{boundary.stage}").main
     project = tmp_path_factory.mktemp("case") / "project"
     shutil.copytree(pristine, project)
     with contextlib.chdir(project):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.atomic import atomic_path, ensure_writable, publish_all, remove_stale_scratch, save_npz, staging_dir
+from src.core.atomic import atomic_path, ensure_writable, publish_all, remove_stale_scratch, save_npz, staging_dir
 
 
 def test_a_failed_publication_puts_every_old_output_back(tmp_path, monkeypatch):
@@ -82,7 +82,7 @@ def test_training_stops_before_it_starts_when_the_disk_has_no_room(tmp_path, mon
     import shutil
     from collections import namedtuple
 
-    from pipeline.errors import os_error_message
+    from src.core.errors import os_error_message
     from src.training.resume import check_room
 
     usage = namedtuple("usage", "total used free")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.profile import build_profile
+from src.config.profile import build_profile
 from tests.conftest import ROOT, make_imagefolder
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -22,7 +22,7 @@ def params_for(archive: Path) -> dict:
 
 
 def run_download(cwd: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.download", "--out", str(out)], cwd=cwd, env=ENV,
+    return subprocess.run([sys.executable, "-m", "src.stages.download", "--out", str(out)], cwd=cwd, env=ENV,
                           capture_output=True, text=True)
 
 
@@ -64,7 +64,7 @@ def test_an_output_path_that_cannot_be_written_is_one_error(tmp_path):
 
 
 def test_ctrl_c_ends_a_stage_with_one_line_and_no_traceback(capsys):
-    from pipeline.errors import EXIT_INTERRUPTED, stage_main
+    from src.core.errors import EXIT_INTERRUPTED, stage_main
 
     @stage_main
     def interrupted() -> None:
@@ -80,7 +80,7 @@ def test_ctrl_c_ends_a_stage_with_one_line_and_no_traceback(capsys):
 def test_a_failed_rename_names_the_output_not_its_temporary_source():
     import errno
 
-    from pipeline.errors import os_error_message
+    from src.core.errors import os_error_message
 
     failure = OSError(errno.EACCES, "Permission denied", "metrics/.staging.tmp1.x/m.json", None, "metrics/m.json")
     assert os_error_message(failure).startswith("metrics/m.json: Permission denied")

@@ -9,9 +9,9 @@ import sys
 import pytest
 import yaml
 
-from pipeline.errors import ParamsError
-from pipeline.params import PROFILES, load_params, train_size, validate
-from pipeline.profile import build_profile, deep_merge, write_profile
+from src.core.errors import ParamsError
+from src.config.params import PROFILES, load_params, train_size, validate
+from src.config.profile import build_profile, deep_merge, write_profile
 from tests.conftest import ROOT
 
 
@@ -145,13 +145,13 @@ def test_profile_overlay_cannot_invent_keys():
         deep_merge({"train": {"lr": 1}}, {"train": {"lrr": 2}})
 
 
-@pytest.mark.slow  # seven fresh Pythons importing TensorFlow; the fuzz tests drive src.download in process
+@pytest.mark.slow  # seven fresh Pythons importing TensorFlow; the fuzz tests drive src.stages.download in process
 def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(set_key(good, "train.lr", -1)))
-    stages = [["src.download"], ["src.preprocess"], ["src.train", "--variant", "se", "--seed", "0"],
-              ["src.evaluate", "--variant", "se", "--seed", "0"], ["src.heatmaps", "--variant", "se", "--seed", "0"],
-              ["src.gradcam"], ["src.compare"]]
+    stages = [["src.stages.download"], ["src.stages.preprocess"], ["src.stages.train", "--variant", "se", "--seed", "0"],
+              ["src.stages.evaluate", "--variant", "se", "--seed", "0"], ["src.stages.heatmaps", "--variant", "se", "--seed", "0"],
+              ["src.stages.gradcam"], ["src.stages.compare"]]
     for module, *extra in stages:
         proc = subprocess.run([sys.executable, "-m", module, *extra, "--params", str(params)], cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)

@@ -7,7 +7,7 @@ Strategies (Hypothesis): one to three mutations of the valid `smoke` params, eac
 - delete a key (a whole section, or one leaf);
 - add an unknown key with a random value.
 Properties: ``validate`` returns the params or raises ParamsError, nothing else (400
-examples, in process); the real ``src.download`` entry point given the mutated file (its
+examples, in process); the real ``src.stages.download`` entry point given the mutated file (its
 source a small local archive) either succeeds or exits 2 with one ``error:`` line and no
 traceback, leaving its output as it was (60 examples, plus the unmutated file, which must
 succeed). Every stage reads params through the same ``load_params`` first.
@@ -23,9 +23,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import ParamsError
-from pipeline.params import validate
-from pipeline.profile import build_profile
+from src.core.errors import ParamsError
+from src.config.params import validate
+from src.config.profile import build_profile
 from tests.conftest import assert_one_error_or_success, run_stage, snapshot
 
 SCALARS = st.one_of(
@@ -101,7 +101,7 @@ def base_params(archive: Path) -> dict:
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_download_stage_succeeds_or_exits_2_with_one_error_line(archive, data):
-    from src import download
+    from src.stages import download
 
     params = data.draw(st.one_of(st.just(base_params(archive)), mutated_params(base_params(archive))))
     with tempfile.TemporaryDirectory() as workdir:
@@ -119,7 +119,7 @@ def test_the_download_stage_succeeds_or_exits_2_with_one_error_line(archive, dat
 
 
 def test_the_unmutated_params_pass_the_download_stage(archive, tmp_path):
-    from src import download
+    from src.stages import download
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(base_params(archive)))
     code, stderr = run_stage(download.main, ["--params", str(tmp_path / "params.yaml"), "--out",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import configparser
 
-from pipeline.vendor_vega import LIBRARIES, TEMPLATE, page
+from src.tools.vendor_vega import LIBRARIES, TEMPLATE, page
 from tests.conftest import ROOT
 
 

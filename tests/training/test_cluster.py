@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pipeline.errors import ClusterError
+from src.core.errors import ClusterError
 from src.training.cluster import Cluster, cluster_from_env, hold_own_port, wait_for_peers
 
 WORKERS = {"worker": ["localhost:12345", "localhost:12346"]}

@@ -36,12 +36,12 @@ def free_ports(count: int) -> list[int]:
 
 
 def start_worker(workdir: Path, cluster: dict, index: int, params: dict, job: str = "worker") -> subprocess.Popen:
-    """``python -m src.train`` as task ``index`` of ``cluster``, in its own directory as on its own machine."""
+    """``python -m src.stages.train`` as task ``index`` of ``cluster``, in its own directory as on its own machine."""
     make_prepared(workdir / "data/prepared")
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": job, "index": index}})}
-    return subprocess.Popen([sys.executable, "-m", "src.train", "--variant", "se", "--seed", "0"], cwd=workdir, env=env,
+    return subprocess.Popen([sys.executable, "-m", "src.stages.train", "--variant", "se", "--seed", "0"], cwd=workdir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -109,7 +109,7 @@ def test_multi_worker_without_tf_config_is_one_line(tmp_path: Path):
     make_prepared(tmp_path / "data/prepared")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(strategy="multi_worker")))
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    proc = subprocess.run([sys.executable, "-m", "src.train", "--variant", "se", "--seed", "0"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "src.stages.train", "--variant", "se", "--seed", "0"], cwd=tmp_path,
                           env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "TF_CONFIG is not set" in assert_one_error_line(proc.stderr)

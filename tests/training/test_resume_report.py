@@ -81,7 +81,7 @@ def test_a_run_killed_at_every_epoch_boundary_reports_as_an_uninterrupted_one(tm
     steady = np.median([e["train_seconds"] for e in epochs[1:]])
     assert resumed["train_img_per_s"] == round(images_per_epoch / steady, 1)
     assert resumed["train_minutes"] * 60 >= sum(e["seconds"] for e in epochs) - 0.1
-    # train_run keeps the backup: the stage discards it once the outputs are published (src/train.py).
+    # train_run keeps the backup: the stage discards it once the outputs are published (src/stages/train.py).
     assert (tmp_path / "checkpoints/se/seed0").exists()
 
 

@@ -1,6 +1,6 @@
 """Classify your own images with a trained variant and draw its Grad-CAM on each.
 
-    python -m src.predict photo.jpg other.png --variant cbam [--seed 0] [--method gradcam++] [--out predictions/]
+    python -m src.stages.predict photo.jpg other.png --variant cbam [--seed 0] [--method gradcam++] [--out predictions/]
 
 Images of any size are resized to 32x32 for the model; the heatmap (for the top
 class) is drawn on the original image and saved as <out>/<name>_<variant>_<method>.png.
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.atomic import atomic_path
-from pipeline.errors import DataError, stage_main
-from pipeline.params import CAM_METHODS, VARIANTS, training_seed
+from src.core.atomic import atomic_path
+from src.core.errors import DataError, stage_main
+from src.config.params import CAM_METHODS, VARIANTS, training_seed
 from src.data.readers import CLASSES
 from src.explain.cam import CamExplainer
 from src.explain.images import load_image, overlay_on_original

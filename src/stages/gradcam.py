@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.atomic import publish_all, staging_dir
-from pipeline.errors import stage_main
-from pipeline.params import load_params
+from src.core.atomic import publish_all, staging_dir
+from src.core.errors import stage_main
+from src.config.params import load_params
 from src.data.prepared import load_split, load_stats
 from src.explain.attention_maps import cbam_spatial_masks
 from src.explain.cam import faithfulness_images, first_per_class

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import DataError
+from src.core.errors import DataError
 
 MAX_DETAIL = 160  # characters of a parser's own message kept in the one-line error
 

@@ -1,6 +1,6 @@
 """Stage train@<variant>-<seed>: train one ResNet variant with one training seed on the prepared data.
 
-    python -m src.train --variant se --seed 0
+    python -m src.stages.train --variant se --seed 0
 
 Reads params ``seed`` (the split), ``model`` (its own ``model.attention.<variant>``) and
 ``train``, not ``train.seeds``: adding a seed to the study trains only the new runs. Writes
@@ -23,9 +23,9 @@ from __future__ import annotations
 import shutil
 import sys
 
-from pipeline.atomic import ensure_writable, naming, publish_all, staging_dir, write_json
-from pipeline.errors import stage_main
-from pipeline.params import load_params, run_stage_arguments
+from src.core.atomic import ensure_writable, naming, publish_all, staging_dir, write_json
+from src.core.errors import stage_main
+from src.config.params import load_params, run_stage_arguments
 from src.paths import PREPARED_DIR, Run
 from src.training.cluster import cluster_from_env, run_as_supervised_child, supervise
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     run = Run(args.variant, args.seed)
     if params["train"]["strategy"] == "multi_worker" and not run_as_supervised_child():
-        command = [sys.executable, "-m", "src.train", "--variant", args.variant, "--seed", str(args.seed),
+        command = [sys.executable, "-m", "src.stages.train", "--variant", args.variant, "--seed", str(args.seed),
                    "--params", args.params, "--prepared", args.prepared]
         sys.exit(supervise(cluster_from_env(required=True), params["train"]["cluster_timeout_seconds"], command))
     # Imported here: a multi-worker supervisor never loads TensorFlow, whose C++ would hold up its signals.

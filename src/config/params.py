@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import ParamsError
+from src.core.errors import ParamsError
 from src.models import variants as registry
 
 PROFILES = ("smoke", "cpu", "full", "seed")
@@ -321,7 +321,7 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:
     """Read and validate a params file; every stage's first call."""
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"{path}: not found; create it with `python -m pipeline.profile smoke` (or cpu/full/seed)")
+        raise ParamsError(f"{path}: not found; create it with `python -m src.config.profile smoke` (or cpu/full/seed)")
     try:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -60,7 +60,7 @@ def stage_main(func: Callable[..., None]) -> Callable[..., None]:
     """Wrap a stage's ``main``: a PipelineError or a failed file operation becomes one ``error:`` line, exit 2;
     Ctrl-C (SIGINT) one line too, exit 130.
 
-    Stages write through ``pipeline.atomic``, so by the time the error is reported their
+    Stages write through ``src.core.atomic``, so by the time the error is reported their
     temporary files are gone and their outputs are as they were before the command.
     """
 
@@ -86,7 +86,7 @@ def stage_main(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _stage_name(func: Callable[..., None]) -> str:
-    """``src.train`` -> ``train``: what the user ran (``python -m`` runs it as ``__main__``)."""
+    """``src.stages.train`` -> ``train``: what the user ran (``python -m`` runs it as ``__main__``)."""
     module = func.__module__
     if module == "__main__":
         spec = getattr(sys.modules["__main__"], "__spec__", None)

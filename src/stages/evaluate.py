@@ -1,6 +1,6 @@
 """Stage evaluate@<variant>-<seed>: one trained run on the held-out test set.
 
-    python -m src.evaluate --variant se --seed 0
+    python -m src.stages.evaluate --variant se --seed 0
 
 Writes, for the run:
 - metrics/test/<variant>/seed<seed>.json  loss, accuracy, per-class accuracy, inference img/s
@@ -10,9 +10,9 @@ Writes, for the run:
 """
 from __future__ import annotations
 
-from pipeline.atomic import naming, publish_all, save_npz, staging_dir, write_json
-from pipeline.errors import stage_main
-from pipeline.params import load_params, run_stage_arguments
+from src.core.atomic import naming, publish_all, save_npz, staging_dir, write_json
+from src.core.errors import stage_main
+from src.config.params import load_params, run_stage_arguments
 from src.data.prepared import load_split, load_stats
 from src.evaluation import predict, test_metrics, tta_views
 from src.models.io import load_variant

@@ -1,6 +1,6 @@
 """Rebuild ``.dvc/plots/offline.html``: ``dvc plots show``'s page with Vega inside, for machines without internet.
 
-    python -m pipeline.vendor_vega
+    python -m src.tools.vendor_vega
 
 DVC's own page loads Vega, Vega-Lite and Vega-Embed from a CDN, so offline every chart
 stays an empty box. This page carries the three libraries' minified builds, taken from
@@ -14,15 +14,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from pipeline.atomic import write_text
-from pipeline.errors import PipelineError, stage_main
+from src.core.atomic import write_text
+from src.core.errors import PipelineError, stage_main
 
-TEMPLATE = Path(__file__).resolve().parents[1] / ".dvc" / "plots" / "offline.html"
+TEMPLATE = Path(__file__).resolve().parents[2] / ".dvc" / "plots" / "offline.html"
 # The versions DVC's renderer targets (Vega 5, Vega-Lite 5, Vega-Embed 6), newest of each line.
 LIBRARIES = (("vega", "5.33.1"), ("vega-lite", "5.23.0"), ("vega-embed", "6.29.0"))
 HEAD = """<!DOCTYPE html>
 <!-- dvc plots show's page with Vega, Vega-Lite and Vega-Embed inside, so the charts draw without
-     network. Set in .dvc/config (plots.html_template); rebuilt by `python -m pipeline.vendor_vega`.
+     network. Set in .dvc/config (plots.html_template); rebuilt by `python -m src.tools.vendor_vega`.
      The three libraries are BSD-3-Clause, copyright the University of Washington Interactive Data Lab. -->
 <html>
 <head>

@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from pipeline.atomic import publish_all, staging_dir, write_json, write_text
-from pipeline.errors import stage_main
-from pipeline.params import load_params
+from src.core.atomic import publish_all, staging_dir, write_json, write_text
+from src.core.errors import stage_main
+from src.config.params import load_params
 from src.paths import CAM_CURVES_DIR, COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
 from src.report.figures import plot_cam_curves, plot_curves, plot_per_class, plot_seed_accuracy, write_plot_data
 from src.report.tables import HeatmapStudy, Study, comparison_table, report, run_table

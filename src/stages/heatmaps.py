@@ -1,6 +1,6 @@
 """Stage heatmaps@<variant>-<seed>: which heatmap of one trained run to trust, measured.
 
-    python -m src.heatmaps --variant cbam --seed 0
+    python -m src.stages.heatmaps --variant cbam --seed 0
 
 On ``gradcam.faithfulness_per_class`` test images per class (the same images for every run),
 each explained for the run's predicted class:
@@ -20,9 +20,9 @@ Writes
 """
 from __future__ import annotations
 
-from pipeline.atomic import naming, publish_all, save_npz, staging_dir, write_json
-from pipeline.errors import stage_main
-from pipeline.params import load_params, run_stage_arguments
+from src.core.atomic import naming, publish_all, save_npz, staging_dir, write_json
+from src.core.errors import stage_main
+from src.config.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
 from src.explain.cam import faithfulness_images, first_per_class
 from src.explain.cam_results import run_arrays

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.atomic import atomic_path, write_json
-from pipeline.errors import stage_main
-from pipeline.params import load_params
+from src.core.atomic import atomic_path, write_json
+from src.core.errors import stage_main
+from src.config.params import load_params
 from src.data.sources import SOURCE_RECORD, fetch_first
 
 RAW_DIR = "data/raw"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.atomic import atomic_path, save_npz, write_json
-from pipeline.errors import stage_main
-from pipeline.params import load_params
+from src.core.atomic import atomic_path, save_npz, write_json
+from src.core.errors import stage_main
+from src.config.params import load_params
 from src.data.prepared import channel_stats, class_subset, stratified_split
 from src.data.readers import CLASSES, read_any
 from src.data.sources import load_record
