@@ -1,7 +1,6 @@
 """dvc.yaml tells the truth: every stage depends on the code it runs, and re-runs only for its own params."""
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -9,8 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.project_imports import imported_modules, module_file
 
-PROJECT_PACKAGES = ("src",)
 # Imported by every stage but changes no result: it only sets TensorFlow's log level.
 NOT_A_DEPENDENCY = {Path("src/__init__.py")}
 
@@ -19,27 +18,6 @@ def stages() -> dict[str, dict]:
     """Stage definitions by name; a foreach stage by its template (``do``)."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     return {name: stage.get("do", stage) for name, stage in spec.items()}
-
-
-def module_file(module: str) -> Path | None:
-    base = ROOT / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Project modules ``path`` imports anywhere (also inside functions), including `from pkg import module`."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if module_file(f"{node.module}.{alias.name}"))
-    return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
 
 
 def project_files(module: str) -> set[Path]:
