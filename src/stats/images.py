@@ -1,9 +1,11 @@
-"""Statistics over the test images, which every run shares: bootstrap intervals and McNemar's test.
+"""Statistics over the test images, which every run shares: bootstrap intervals, and McNemar's test as a dict.
 
 One value per image and run (0/1 correctness, or a heatmap's faithfulness score). The
-percentile bootstraps and McNemar's test are scipy's and statsmodels'; the two-level bootstrap
-(seeds, then images, the same drawn images for every drawn run) is written here, as no library
-has it.
+percentile bootstraps are scipy's; McNemar's test is ``src.stats.mcnemar``'s, returned here in
+the dict the report reads. The two-level bootstrap (seeds, then images, the same drawn images
+for every drawn run) is written here, as no library has it; for a paired difference it counts
+the per-image disagreement noise twice (once in the seeds' spread, once in the images'), which
+``src.stats.difference_intervals`` does not.
 
 Degenerate data: when every value is the same (every image right, or wrong, in every run; two
 models that agree on every image) a resample can only repeat it, so the accuracy intervals are
@@ -16,15 +18,10 @@ import math
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar as mcnemar_table
 
-from src.stats.pvalue import PValue
+from src.stats.mcnemar import CHI_SQUARE, EXACT, EXACT_BELOW, mcnemar_test  # noqa: F401 (the report reads them here)
 
 BOOTSTRAP_RESAMPLES = 4000
-# McNemar: the exact binomial test below this many discordant images, the chi-square one above.
-EXACT_BELOW = 25
-EXACT = "exact binomial"
-CHI_SQUARE = "chi-square with continuity correction"
 NO_IMAGE_SPREAD = "the same on every image of every run: no spread to resample"
 
 
@@ -92,26 +89,11 @@ def two_level_bootstrap(correct: dict[int, np.ndarray], other: dict[int, np.ndar
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray, exact_below: int = EXACT_BELOW) -> dict:
-    """McNemar's test on the paired correctness of two models on the same images (statsmodels).
+    """McNemar's test (``src.stats.mcnemar``) as the report's McNemar table reads it: a dict.
 
-    only_a = images only A gets right, only_b = images only B gets right. With fewer than
-    ``exact_below`` discordant images the exact two-sided binomial test, otherwise the
-    chi-square statistic with continuity correction; ``p`` says which was computed. With no
-    discordant image the two models agree everywhere and the test has nothing to weigh.
+    only_a = images only A gets right, only_b = images only B gets right; ``p`` says which test
+    was computed; the statistic is nan with no discordant image.
     """
-    a = np.asarray(correct_a, dtype=bool)
-    b = np.asarray(correct_b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired vectors differ in shape: {a.shape} vs {b.shape}")
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    discordant = only_a + only_b
-    method = EXACT if discordant < exact_below else CHI_SQUARE
-    if discordant == 0:
-        both = "right" if a.all() else "wrong" if not a.any() else ""
-        reason = (f"both models {both} on every image" if both else "the two models agree on every image") + \
-            ": no discordant image to test"
-        return {"only_a": 0, "only_b": 0, "statistic": math.nan, "p": PValue.undefined(method, reason)}
-    result = mcnemar_table([[int(np.sum(a & b)), only_a], [only_b, int(np.sum(~a & ~b))]],
-                           exact=method == EXACT, correction=True)
-    return {"only_a": only_a, "only_b": only_b, "statistic": float(result.statistic),
-            "p": PValue(float(result.pvalue), method)}
+    result = mcnemar_test(correct_a, correct_b, exact_below)
+    return {"only_a": result.only_first, "only_b": result.only_second,
+            "statistic": math.nan if result.statistic is None else result.statistic, "p": result.p}

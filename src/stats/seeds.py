@@ -106,11 +106,21 @@ def minimum_detectable_difference(std: float, n: int, alpha: float = ALPHA, powe
     return float(effect) * std
 
 
+def paired_by_seed(first: dict[int, float], second: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The two variants' per-seed values on the training seeds both have, in seed order."""
+    seeds = sorted(set(first) & set(second))
+    return np.array([first[s] for s in seeds], np.float64), np.array([second[s] for s in seeds], np.float64)
+
+
+def paired_differences(first: dict[int, float], second: dict[int, float]) -> np.ndarray:
+    """first − second per training seed, on the seeds both have (the input of the seed-level tests)."""
+    a, b = paired_by_seed(first, second)
+    return a - b
+
+
 def paired_comparison(first: dict[int, float], second: dict[int, float]) -> dict:
     """first − second over the training seeds both have: mean, std, t interval, t-test and sign-flip test."""
-    seeds = sorted(set(first) & set(second))
-    a = np.array([first[s] for s in seeds], np.float64)
-    b = np.array([second[s] for s in seeds], np.float64)
+    a, b = paired_by_seed(first, second)
     differences = a - b
     n = len(differences)
     low, high = t_interval(differences)

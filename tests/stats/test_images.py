@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from src.core.errors import DataError
 from src.explain.significance import beats
 from src.stats.images import CHI_SQUARE, EXACT, bootstrap_accuracy_ci, constant_reason, mcnemar, paired_difference, \
     two_level_bootstrap
@@ -33,7 +34,7 @@ def test_chi_square_case_by_hand():
 
 def test_symmetry_and_shape_check():
     assert mcnemar(*paired(4, 9))["p"].value == pytest.approx(mcnemar(*paired(9, 4))["p"].value)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(DataError, match="shape"):
         mcnemar(np.ones(3, bool), np.ones(4, bool))
 
 
