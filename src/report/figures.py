@@ -57,8 +57,8 @@ def write_plot_data(study: Study, runs: pd.DataFrame, cam_curves: dict[str, pd.D
         curve_bands(study, split, metric).round(6).to_csv(out / "curves" / f"{name}.csv", index=False)
     confusion_table(study).to_csv(out / "confusion.csv", index=False)
     per_class_table(study).to_csv(out / "per_class.csv", index=False)
-    pd.concat([curve.assign(variant=title(variant))[["variant", *curve.columns]] for variant, curve in cam_curves.items()]
-              ).to_csv(out / "cam_curves.tsv", sep="\t", index=False)
+    curves = [curve.assign(variant=title(variant))[["variant", *curve.columns]] for variant, curve in cam_curves.items()]
+    pd.concat(curves).to_csv(out / "cam_curves.tsv", sep="\t", index=False)
 
 
 def confusion_counts(actual: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:
