@@ -3,7 +3,8 @@
     python -m benchmarks.attention                  # the model/train settings in params.yaml
     python -m benchmarks.attention --profile cpu
 
-For every SE or CBAM layer of the profile's model, one forward + backward step
+For every attention layer with a fast subclass (``fast_layer`` in ``ATTENTION_KINDS``),
+in the profile's model of the first variant of its kind, one forward + backward step
 (gradients for the input and the layer's weights) on a batch of random feature
 maps of that layer's shape, timed for the fast layer (``src/models/fast/attention.py``)
 and for its reference layer with the same weights (``src/models/attention.py``),
@@ -21,8 +22,8 @@ from benchmarks.args import positive_int
 from src.core.errors import stage_main
 from src.config.params import load_params
 from src.config.profile import build_profile
-from src.models.attention import CBAM, SqueezeExcitation
 from src.models.resnet import build_variant
+from src.models.variants import ATTENTION_KINDS, VARIANTS
 from src.training.runtime import choose_precision, configure_runtime, cpu_name
 
 
@@ -70,10 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     print("| layer | feature map | reference ms | fast ms | speed-up |")
     print("|---|---|---:|---:|---:|")
     totals = np.zeros(2)
-    for variant in ("se", "cbam"):
+    for kind_name, kind in ATTENTION_KINDS.items():
+        variant = next((name for name, v in VARIANTS.items() if v.attention == kind_name), None)
+        if kind.fast_layer is None or variant is None:
+            continue  # no fast layer to compare, or no variant to build it in
         model = build_variant(variant, {**params["model"], "implementation": "fast"})
         for layer in model.layers:
-            if not isinstance(layer, (SqueezeExcitation, CBAM)):
+            if type(layer).__name__ != kind.fast_layer:
                 continue
             shape = (batch, *layer.input.shape[1:])
             x = tf.cast(tf.random.stateless_normal(shape, seed=(0, 0)), layer.compute_dtype)

@@ -89,3 +89,24 @@ def test_no_module_imports_a_stage_script(path):
     # Stage scripts are glue: what two stages share lives in a library module.
     stage_imports = {name for name in imported_modules(ROOT / path) if name in STAGE_SCRIPTS}
     assert not stage_imports, f"{path} imports the stage script(s) {sorted(stage_imports)}"
+
+
+def _paths(node) -> list[str]:
+    """Every plot id, data file and artifact path in a top-level section (keys and values that are strings)."""
+    if isinstance(node, dict):
+        return [path for key, value in node.items() for path in [key, *_paths(value)]]
+    if isinstance(node, list):
+        return [path for item in node for path in _paths(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_plots_and_artifacts_name_no_variant():
+    # Each view is one file with a variant column and the artifact is the models folder, so a new variant
+    # (or a new attention kind) needs no edit here.
+    from src.models.variants import VARIANTS
+
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for section in ("plots", "artifacts"):
+        for path in _paths(spec[section]):
+            parts = set(re.split(r"[/._-]", path.lower()))
+            assert not parts & set(VARIANTS), f"dvc.yaml {section} names a variant: {path}"

@@ -1,8 +1,10 @@
 """Load and validate ``params.yaml`` in one place; every stage calls ``load_params`` first.
 
-The schema below is the single list of what params.yaml may contain. Anything
-else -- an unknown key, a missing key, a wrong type, a value out of range -- is
-reported in one ``ParamsError`` that names each bad key, its value and what is
+The schema below (``SCHEMA``, completed by ``schema()``) is the single list of what
+params.yaml may contain; the variant names and each variant's attention settings
+(``model.attention.<variant>``) come from the registries in ``src/models/variants.py``.
+Anything else -- an unknown key, a missing key, a wrong type, a value out of range --
+is reported in one ``ParamsError`` that names each bad key, its value and what is
 allowed, before any stage does work.
 """
 from __future__ import annotations
@@ -146,7 +148,6 @@ SCHEMA: dict[str, Rule] = {
     "model.stride_conv": choice(registry.STRIDE_CONVS),
     "model.zero_init_last": boolean(),
     "model.implementation": choice(registry.IMPLEMENTATIONS),
-    "train.variants": subset_of(VARIANTS),
     "train.seeds": distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS),
     "train.epochs": integer(lo=1, hi=MAX_EPOCHS),
     "train.batch_size": integer(lo=1, hi=65536),
@@ -182,42 +183,68 @@ SCHEMA: dict[str, Rule] = {
     "gradcam.user_images": Rule(lambda v: isinstance(v, str), "a directory path, or '' for none"),
 }
 
-# Each variant's attention settings, model.attention.<variant>.<setting>: a training stage
-# reads only its own variant's, so tuning CBAM never retrains Original.
-ATTENTION_RULES: dict[str, Rule] = {
-    "reduction": integer(lo=1),
-    "kernel_size": Rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "a positive odd integer"),
-}
-for _name, _variant in registry.VARIANTS.items():
-    _settings = registry.ATTENTION_SETTINGS[_variant.attention]
-    if _settings:
-        SCHEMA.update({f"model.attention.{_name}.{key}": ATTENTION_RULES[key] for key in _settings})
-    else:
-        SCHEMA[f"model.attention.{_name}"] = Rule(lambda v: v == {}, "{} (this variant has no attention settings)")
+
+def registry_rules() -> dict[str, Rule]:
+    """The rules the registries add: which variants there are, and each variant's attention settings.
+
+    Read at each validation, so a variant or attention kind registered at run time (a test's) is known.
+    """
+    rules = {"train.variants": subset_of(tuple(registry.VARIANTS))}
+    # model.attention.<variant>.<setting>: a training stage reads only its own variant's, so tuning CBAM
+    # never retrains Original.
+    for name in registry.VARIANTS:
+        settings = registry.variant_settings(name)
+        if settings:
+            rules.update({f"model.attention.{name}.{key}": Rule(setting.allows, setting.allowed)
+                          for key, setting in settings.items()})
+        else:
+            rules[f"model.attention.{name}"] = Rule(lambda v: v == {}, "{} (this variant has no attention settings)")
+    return rules
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts to dotted keys; lists and scalars are leaves."""
+def schema() -> dict[str, Rule]:
+    """Every key params.yaml must hold, with its rule: the fixed keys of ``SCHEMA`` and the registries' keys."""
+    return {**SCHEMA, **registry_rules()}
+
+
+def with_attention_defaults(params: dict) -> dict:
+    """``params`` with every registered variant's attention settings, the registry's defaults where absent.
+
+    So base.yaml lists a setting only to differ from its default, and params.yaml still records each one
+    (a training stage depends on its variant's settings as params).
+    """
+    section = params.setdefault("model", {}).setdefault("attention", {})
+    for name in registry.VARIANTS:
+        settings = section.setdefault(name, {})
+        if isinstance(settings, dict):
+            for key, setting in registry.variant_settings(name).items():
+                settings.setdefault(key, setting.default)
+    return params
+
+
+def _flatten(tree: dict, rules: dict[str, Rule], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts to dotted keys down to the keys of ``rules``; lists and scalars are leaves."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        is_section = any(k.startswith(dotted + ".") for k in SCHEMA)
+        is_section = any(k.startswith(dotted + ".") for k in rules)
         if isinstance(value, dict) and is_section:
-            flat.update(_flatten(value, dotted + "."))
+            flat.update(_flatten(value, rules, dotted + "."))
         else:
             flat[dotted] = value
     return flat
 
 
 def validate(params: Any, origin: str = DEFAULT_PARAMS_FILE) -> dict:
-    """Return ``params`` if it matches SCHEMA, else raise one ParamsError listing every problem."""
+    """Return ``params`` if it matches the schema, else raise one ParamsError listing every problem."""
     if not isinstance(params, dict):
         raise ParamsError(f"{origin}: expected a mapping of sections, got {type(params).__name__}")
-    flat = _flatten(params)
+    rules = schema()
+    flat = _flatten(params, rules)
     problems = []
-    for key in sorted(set(flat) - set(SCHEMA)):
+    for key in sorted(set(flat) - set(rules)):
         problems.append(f"{key}: unknown key (value {flat[key]!r}); check the spelling against the profiles")
-    for key, rule in SCHEMA.items():
+    for key, rule in rules.items():
         if key not in flat:
             problems.append(f"{key}: missing; it must be {rule.allowed}")
         elif not _passes(rule, flat[key]):
@@ -309,7 +336,7 @@ def training_seed(text: str) -> int:
 def run_stage_arguments(description: str, prepared_default: str, argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of a per-run stage (train, evaluate, heatmaps): which run, which params, which data."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=VARIANTS)
+    parser.add_argument("--variant", required=True, choices=tuple(registry.VARIANTS))
     parser.add_argument("--seed", required=True, type=training_seed,
                         help="the run's training seed (train.seeds lists the study's)")
     parser.add_argument("--params", default=DEFAULT_PARAMS_FILE)

@@ -1,7 +1,9 @@
 """Switch profile: ``python -m src.config.profile {smoke,cpu,full,seed}`` rewrites params.yaml.
 
 params.yaml = profiles/base.yaml deep-merged with profiles/<NAME>.yaml, validated,
-with ``profile: NAME`` recorded so the profile in force shows in dvc.lock.
+with ``profile: NAME`` recorded so the profile in force shows in dvc.lock. Attention
+settings that base.yaml leaves out take their defaults from the attention kinds'
+registry (``src/models/variants.py``), so params.yaml lists every one.
 Edit params.yaml (or use ``dvc exp run -S``) for anything beyond the profile.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import yaml
 
 from src.core.atomic import write_text
 from src.core.errors import ParamsError, stage_main
-from src.config.params import DEFAULT_PARAMS_FILE, PROFILES, validate
+from src.config.params import DEFAULT_PARAMS_FILE, PROFILES, validate, with_attention_defaults
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 HEADER = (
@@ -41,7 +43,7 @@ def build_profile(name: str) -> dict:
     """The validated params of profile ``name``."""
     if name not in PROFILES:
         raise ParamsError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
-    base = yaml.safe_load((PROFILE_DIR / "base.yaml").read_text())
+    base = with_attention_defaults(yaml.safe_load((PROFILE_DIR / "base.yaml").read_text()))
     overlay = yaml.safe_load((PROFILE_DIR / f"{name}.yaml").read_text()) or {}
     params = deep_merge(base, overlay)
     params["profile"] = name

@@ -13,17 +13,17 @@ The gates are methods of their own (``excitation``, ``channel_gate``,
 ``spatial_gate``): ``call`` composes them, and the explain stage reads them to show
 the attention itself. These are the reference layers; ``src/models/fast/`` holds
 CPU-tuned subclasses that compute the same functions faster.
+
+Each layer is the ``layer`` of one kind in ``ATTENTION_KINDS`` (``src/models/variants.py``),
+which holds its settings' defaults and allowed values (checked here too), its FLOP
+count and the name of its fast subclass.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
 
-
-def hidden_units(channels: int, reduction: int) -> int:
-    """Width of the gate MLP's bottleneck: channels / reduction, never below 4."""
-    # Tiny smoke-profile widths would otherwise get a 0- or 1-unit bottleneck that learns nothing.
-    return max(channels // reduction, 4)
+from src.models.variants import checked_settings, hidden_units
 
 
 def per_channel(gate):
@@ -37,8 +37,7 @@ class SqueezeExcitation(layers.Layer):
 
     def __init__(self, reduction: int = 16, **kwargs):
         super().__init__(**kwargs)
-        if reduction < 1:
-            raise ValueError(f"SE reduction must be >= 1, got {reduction}")
+        checked_settings("se", {"reduction": reduction})
         self.reduction = reduction
 
     def build(self, input_shape):
@@ -68,10 +67,7 @@ class CBAM(layers.Layer):
 
     def __init__(self, reduction: int = 16, kernel_size: int = 7, **kwargs):
         super().__init__(**kwargs)
-        if reduction < 1:
-            raise ValueError(f"CBAM reduction must be >= 1, got {reduction}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"CBAM kernel_size must be a positive odd number, got {kernel_size}")
+        checked_settings("cbam", {"reduction": reduction, "kernel_size": kernel_size})
         self.reduction = reduction
         self.kernel_size = kernel_size
 

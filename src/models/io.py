@@ -1,9 +1,9 @@
-"""Save and load trained models as plain Keras plus the two attention layers.
+"""Save and load trained models as plain Keras plus the attention layers.
 
 A model trained on the fast path holds CPU-tuned subclasses (``src/models/fast/``);
 ``to_reference`` rebuilds it from their reference classes with the same weights, so a
 saved ``models/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model`` after importing
-``src.models.attention`` (SE/CBAM), and an Original model with Keras alone.
+``src.models.attention`` (every attention kind's layer), and an Original model with Keras alone.
 
 A saved model's bytes depend only on the network and its weights: Keras' save date and
 zip entry times are replaced by fixed ones, so retraining with the same inputs leaves the
@@ -21,7 +21,7 @@ import yaml
 from src.core.artefacts import damaged, describe
 from src.core.atomic import ZIP_EPOCH
 from src.data.readers import CLASSES
-from src.models import attention  # noqa: F401  (registers SqueezeExcitation and CBAM for loading)
+from src.models import attention  # noqa: F401  (registers the attention layers for loading)
 from src.paths import MODEL_DIR, Run
 
 

@@ -1,9 +1,10 @@
-"""Which layer classes the ResNet builder uses: the reference set, or the CPU fast path.
+"""Which layer classes build a network: the ``LayerSet`` type and the ``REFERENCE`` set.
 
-``reference`` is Keras' built-in ``Conv2D`` and ``BatchNormalization`` plus the plain
-SE and CBAM layers: what the papers describe and what every accelerator's libraries
-(cuDNN, oneDNN) are tuned for. ``fast`` (``src/models/fast/``) swaps in subclasses that
-compute the same functions faster on CPU; it is imported only when asked for.
+``REFERENCE`` is Keras' built-in ``Conv2D`` and ``BatchNormalization`` plus each attention
+kind's layer from ``src/models/attention.py``: what the papers describe and what every
+accelerator's libraries (cuDNN, oneDNN) are tuned for. The CPU fast path
+(``src/models/fast/``) builds its ``FAST`` set on this module; ``src.models.resnet.layer_set``
+picks one of the two, loading the fast one only when asked for.
 """
 from __future__ import annotations
 
@@ -12,32 +13,30 @@ from dataclasses import dataclass
 
 from keras import layers
 
-from src.models.attention import CBAM, SqueezeExcitation
-from src.models.variants import IMPLEMENTATIONS
+from src.models import attention
+from src.models.variants import AttentionKind
 
 
 @dataclass(frozen=True)
 class LayerSet:
-    """Layer classes by role; ``conv(kernel, stride, input_size)`` picks a convolution class."""
+    """Layer classes by role.
+
+    ``conv(kernel, stride, input_size)`` picks a convolution class; ``attention(kind)`` the
+    layer class of an attention kind (an ``ATTENTION_KINDS`` entry).
+    """
 
     conv: Callable[[int, int, int | None], type[layers.Conv2D]]
     batch_norm: type[layers.BatchNormalization]
-    attention: dict[str, type[layers.Layer]]
+    attention: Callable[[AttentionKind], type[layers.Layer]]
+
+
+def reference_attention(kind: AttentionKind) -> type[layers.Layer]:
+    """The reference layer class of ``kind``: its ``layer`` in ``src/models/attention.py``."""
+    return getattr(attention, kind.layer)
 
 
 REFERENCE = LayerSet(
     conv=lambda kernel, stride, input_size: layers.Conv2D,
     batch_norm=layers.BatchNormalization,
-    attention={"se": SqueezeExcitation, "cbam": CBAM},
+    attention=reference_attention,
 )
-
-
-def layer_set(implementation: str) -> LayerSet:
-    """The layer classes of ``implementation`` ("reference" or "fast")."""
-    if implementation == "reference":
-        return REFERENCE
-    if implementation == "fast":
-        from src.models.fast import FAST  # only here: a reference run never loads the CPU kernels
-
-        return FAST
-    raise ValueError(f"unknown implementation {implementation!r}; allowed: {', '.join(IMPLEMENTATIONS)}")

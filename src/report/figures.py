@@ -1,8 +1,9 @@
 """The compare stage's figures and plot data: per-seed accuracy, curves over seeds, CAM curves, per-class accuracy.
 
-The CSV files are what `dvc plots show` draws (dvc.yaml's top-level ``plots``; the
-``strip`` and ``band`` templates live in .dvc/plots/); the PNGs are the same views
-for a reader of the repository.
+The CSV/TSV files are what `dvc plots show` draws (dvc.yaml's top-level ``plots``); each
+holds every variant in a ``variant`` column, which the project's templates in .dvc/plots/
+(``strip``, ``band``, ``confusion_by_variant``, ``bars_by_variant``, ``lines_by_variant``)
+split into points, lines or panels. The PNGs are the same views for a reader of the repository.
 """
 from __future__ import annotations
 
@@ -42,15 +43,34 @@ def curve_bands(study: Study, split: str, metric: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_plot_data(study: Study, runs: pd.DataFrame, out: Path) -> None:
-    """The CSVs behind the dvc.yaml plots: per-seed accuracy, curve bands, pooled confusion, per-class accuracy."""
+def write_plot_data(study: Study, runs: pd.DataFrame, cam_curves: dict[str, pd.DataFrame], out: Path) -> None:
+    """The files behind the dvc.yaml plots, each one table with a ``variant`` column (the variant's title).
+
+    Per-seed test accuracy, the curve bands, the confusion counts pooled over seeds, per-class accuracy
+    and the chosen heatmaps' deletion/insertion curves: one file per view, whatever the variants, so
+    dvc.yaml names no variant.
+    """
     pd.DataFrame({"variant": runs["variant"].map(title), "seed": runs["seed"],
                   "test_accuracy": runs["test_accuracy"]}).to_csv(out / "test_accuracy.csv", index=False)
     (out / "curves").mkdir()
     for name, (split, metric, _) in CURVES.items():
         curve_bands(study, split, metric).round(6).to_csv(out / "curves" / f"{name}.csv", index=False)
-    (out / "confusion").mkdir()
-    (out / "per_class").mkdir()
+    confusion_table(study).to_csv(out / "confusion.csv", index=False)
+    per_class_table(study).to_csv(out / "per_class.csv", index=False)
+    curves = [curve.assign(variant=title(variant))[["variant", *curve.columns]] for variant, curve in cam_curves.items()]
+    pd.concat(curves).to_csv(out / "cam_curves.tsv", sep="\t", index=False)
+
+
+def confusion_counts(actual: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Images of each (actual, predicted) pair of class names, every pair listed (zeros too), actual-major."""
+    table = pd.crosstab(pd.Categorical(actual, classes), pd.Categorical(predicted, classes), dropna=False)
+    return pd.DataFrame({"actual": np.repeat(classes, len(classes)), "predicted": np.tile(classes, len(classes)),
+                         "count": table.loc[classes, classes].to_numpy().ravel()})
+
+
+def confusion_table(study: Study) -> pd.DataFrame:
+    """Per variant, its confusion counts pooled over its runs."""
+    frames = []
     for variant in study.variants:
         classes = list(study.test[study.runs(variant)[0]]["per_class_accuracy"])
         actual, predicted = [], []
@@ -59,11 +79,20 @@ def write_plot_data(study: Study, runs: pd.DataFrame, out: Path) -> None:
             actual.append(labels)
             predicted.append(probs.argmax(axis=1))
         names = np.asarray(classes)
-        pd.DataFrame({"actual": names[np.concatenate(actual)], "predicted": names[np.concatenate(predicted)]}
-                     ).to_csv(out / "confusion" / f"{variant}.csv", index=False)
+        counts = confusion_counts(names[np.concatenate(actual)], names[np.concatenate(predicted)], classes)
+        frames.append(counts.assign(variant=title(variant))[["variant", *counts.columns]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_class_table(study: Study) -> pd.DataFrame:
+    """Per variant and class, the test accuracy averaged over the variant's runs."""
+    frames = []
+    for variant in study.variants:
+        classes = list(study.test[study.runs(variant)[0]]["per_class_accuracy"])
         per_class = pd.DataFrame([study.test[r]["per_class_accuracy"] for r in study.runs(variant)])
-        pd.DataFrame({"class": classes, "accuracy": per_class[classes].mean().round(6).to_numpy()}
-                     ).to_csv(out / "per_class" / f"{variant}.csv", index=False)
+        frames.append(pd.DataFrame({"variant": title(variant), "class": classes,
+                                    "accuracy": per_class[classes].mean().round(6).to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def plot_seed_accuracy(runs: pd.DataFrame, path: Path) -> None:

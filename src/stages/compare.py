@@ -10,8 +10,8 @@ Writes
     layer x method table, the choice, and the variants' heatmaps compared over seeds and images)
 - plots/compare/                   what `dvc plots show` draws (per-seed accuracy, validation and
     training curves as mean and min-max band over seeds, the confusion matrix pooled over seeds,
-    per-class accuracy) and the same views as PNGs
-- plots/cam_curves/<variant>.tsv   the deletion/insertion curves of each variant's heatmap (first seed)
+    per-class accuracy, the deletion/insertion curves of each variant's chosen heatmap on its first
+    seed), each view one file with a variant column, and the same views as PNGs
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import math
 from src.core.atomic import publish_all, staging_dir, write_json, write_text
 from src.core.errors import stage_main
 from src.config.params import load_params
-from src.paths import CAM_CURVES_DIR, COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
+from src.paths import COMPARE_METRICS_DIR, COMPARE_PLOTS_DIR, REPORT
 from src.report.figures import plot_cam_curves, plot_curves, plot_per_class, plot_seed_accuracy, write_plot_data
 from src.report.tables import HeatmapStudy, Study, comparison_table, report, run_table
 
@@ -44,19 +44,15 @@ def main(argv: list[str] | None = None) -> None:
         plots, metrics = out / "plots", out / "metrics"
         plots.mkdir()
         metrics.mkdir()
-        write_plot_data(study, runs, plots)
+        write_plot_data(study, runs, curves, plots)
         plot_seed_accuracy(runs, plots / "test_accuracy.png")
         plot_curves(study, plots / "val_curves.png")
         plot_cam_curves(curves, plots / "cam_curves.png")
-        (out / "cam_curves").mkdir()
-        for variant, curve in curves.items():
-            curve.to_csv(out / "cam_curves" / f"{variant}.tsv", sep="\t", index=False)
         plot_per_class(study, plots / "per_class.png")
         for variant, row in table.round(6).to_dict(orient="index").items():
             write_json(metrics / f"{variant}.json", {k: (None if _missing(x) else x) for k, x in row.items()})
         write_text(out / "comparison.md", text)
-        publish_all([(plots, COMPARE_PLOTS_DIR), (out / "cam_curves", CAM_CURVES_DIR), (metrics, COMPARE_METRICS_DIR),
-                     (out / "comparison.md", REPORT)])
+        publish_all([(plots, COMPARE_PLOTS_DIR), (metrics, COMPARE_METRICS_DIR), (out / "comparison.md", REPORT)])
     print(text)
 
 

@@ -62,14 +62,18 @@ def test_bad_arguments():
         SqueezeExcitation(reduction=0)
     with pytest.raises(ValueError, match="odd"):
         CBAM(kernel_size=4)
-    with pytest.raises(ValueError, match="unknown attention"):
-        make_attention("eca", "x")
+    with pytest.raises(ValueError, match="unknown attention 'eca'; allowed: se, cbam"):
+        make_attention("eca", name="x")
+    with pytest.raises(ValueError, match="attention 'se' has no setting 'kernel_size'; its settings: reduction"):
+        make_attention("se", name="x", kernel_size=3)
+    with pytest.raises(ValueError, match="cbam kernel_size = 4 is invalid; it must be a positive odd integer"):
+        make_attention("cbam", name="x", kernel_size=4)
 
 
 @pytest.mark.parametrize("kind", ["se", "cbam"])
 def test_save_load_roundtrip(tmp_path, kind, features):
     inputs = keras.Input((6, 6, 32))
-    model = keras.Model(inputs, make_attention(kind, "att", reduction=8)(inputs))
+    model = keras.Model(inputs, make_attention(kind, name="att", reduction=8)(inputs))
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
