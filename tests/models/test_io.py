@@ -78,6 +78,8 @@ def test_load_variant_in_float32(tmp_path):
 
 
 def test_float32_model_of_a_bfloat16_trained_model():
+    # Fixed weights: with random ones the bfloat16 forward pass strays past the tolerance now and then.
+    keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = build_resnet(blocks=(1,), width=4, strides=(2,))
