@@ -1,11 +1,12 @@
 """Which heatmap to trust: every layer x method measured, sanity-checked, and the most faithful chosen by a rule.
 
-For one trained model, ``measure`` computes each method's maps at each listed stage
-(16x16 ... 2x2 in the ``cpu`` network) and their multi-layer fusion, and scores every
-(layer, method) on five faithfulness metrics against two baselines on the same images
-(src/explain/faithfulness.py): a random map drawn at that map's native resolution and the
-image's Sobel edges. ``randomization`` runs the cascading model-parameter randomisation
-test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``).
+For one trained model, ``measure`` computes each method's maps (src/explain/methods.py) at each
+listed layer (src/explain/map_layers.py: the stages, 16x16 ... 2x2 in the ``cpu`` network, and
+their fusion), and scores every (layer, method) on five faithfulness metrics against two
+baselines on the same images (src/explain/faithfulness.py): a random map drawn at that map's
+native resolution and the image's Sobel edges. ``randomization`` runs the cascading
+model-parameter randomisation test (Adebayo et al., 2018). ``choose`` applies the stated rule
+(``CHOICE_RULE``).
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import keras
 import numpy as np
 from scipy import stats
 
-from src.explain.cam import FUSED, CamExplainer, cam_explainer, fuse, stage_layer, upsample
+from src.explain.cam import CamExplainer, stage_layer
 from src.explain.faithfulness import edge_maps, faithfulness, matched_mass, order_scores, random_maps
+from src.explain.fast_cam import cam_explainer
+from src.explain.map_layers import input_map, native_map, resolution_stage, seconds_per_layer, stages_of
 from src.explain.significance import LOWER_IS_BETTER, beats
 from src.stats.images import paired_difference
 
@@ -42,7 +45,7 @@ class MapResult:
     stage: str                        # the stage whose resolution the map has (the finest one for "fused")
     resolution: tuple[int, int]
     maps: np.ndarray                  # (N, H, W) at the input size
-    native: np.ndarray                # (N, h, w) at the layer's resolution
+    native: np.ndarray                # (N, h, w) at its native resolution (the fusion: at its finest stage's)
     scores: dict
     baselines: dict = field(default_factory=dict)
     versus: dict = field(default_factory=dict)
@@ -70,13 +73,11 @@ class MapResult:
 
 def _native_maps(explainer: CamExplainer, layers: list[str], images: np.ndarray, classes: np.ndarray,
                  batch_size: int, warm_up: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Per stage layer: native maps and img/s (the fused map's: the time all its stages took together)."""
-    names = {layer: stage_layer(explainer.model, layer) for layer in layers if layer != FUSED}
+    """Per listed stage: native maps; per layer: img/s (the fused map's: the time all its stages took together)."""
+    names = {stage: stage_layer(explainer.model, stage) for stage in stages_of(layers)}
     maps, seconds, total = explainer.timed_native_stages(images, classes, list(names.values()), batch_size, warm_up)
-    natives = {layer: maps[name] for layer, name in names.items()}
-    seconds = {layer: seconds[name] for layer, name in names.items()}
-    if FUSED in layers:
-        seconds[FUSED] = total
+    natives = {stage: maps[name] for stage, name in names.items()}
+    seconds = seconds_per_layer(layers, {stage: seconds[name] for stage, name in names.items()}, total)
     return natives, {layer: len(images) / max(s, 1e-9) for layer, s in seconds.items()}
 
 
@@ -100,11 +101,10 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
         natives, rates = _native_maps(cam_explainer(model, method, implementation), layers, images, predicted,
                                       batch_size, warm_up=True)
         for layer in layers:
-            stage = max(natives, key=lambda name: natives[name].shape[1]) if layer == FUSED else layer
-            native = natives[stage]
+            native = native_map(layer, natives)
             grid = native.shape[1:3]
-            maps = fuse(list(natives.values()), size) if layer == FUSED else upsample(native, size)
-            result = MapResult(layer, method, stage, tuple(grid), maps, native,
+            maps = input_map(layer, natives, size)
+            result = MapResult(layer, method, resolution_stage(layer, layers), tuple(grid), maps, native,
                                faithfulness(predict, images, maps, predicted, steps, seed=seed), img_per_s=rates[layer])
             if grid not in random_by_grid:
                 random = random_maps(maps.shape, seed, grid)
@@ -170,8 +170,7 @@ def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarr
         for method in methods:
             natives, _ = _native_maps(explainers[method], layers, images[sample], classes[sample], batch_size)
             for result in (r for r in results if r.method == method):
-                maps = fuse(list(natives.values()), size) if result.layer == FUSED else upsample(
-                    natives[result.layer], size)
+                maps = input_map(result.layer, natives, size)
                 curves[result.key][step] = float(rank_correlation(result.maps[sample], maps).mean())
     for result in results:
         at_top = curves[result.key].get(TOP_BLOCK_STEP, float("nan"))
