@@ -18,7 +18,9 @@ import numpy as np
 from benchmarks.args import positive_int
 from src.core.errors import stage_main
 from src.config.params import load_params
-from src.explain.cam import FUSED, cam_explainer, stage_layer
+from src.explain.cam import stage_layer
+from src.explain.fast_cam import cam_explainer
+from src.explain.map_layers import FUSED, stages_for, stages_of
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
 from src.models.variants import IMPLEMENTATIONS
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     images = np.random.default_rng(0).integers(0, 256, (args.images, 32, 32, 3)).astype(np.float32)
     classes = np.arange(args.images) % 10
     methods = params["gradcam"]["methods"]
-    stages = [layer for layer in params["gradcam"]["layers"] if layer != FUSED]
+    layers = params["gradcam"]["layers"]
+    stages = stages_of(layers)
     print(f"\n{args.images} images, batch {batch}, profile {params['profile']}; img/s of each stage's maps alone "
           f"and of all {len(stages)} stages' maps together ({FUSED})\n")
     print("| variant | model | implementation | layer | " + " | ".join(f"{m} img/s" for m in methods)
@@ -49,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         seed = params["train"]["seeds"][0]
         trained = model_path(variant, seed).is_file()
         model = load_variant(variant, seed, float32=True) if trained else build_variant(variant, params["model"])
-        names = {stage: stage_layer(model, stage) for stage in stages}
-        groups = {**{stage: [name] for stage, name in names.items()}, FUSED: list(names.values())}
+        groups = {layer: [stage_layer(model, stage) for stage in stages_for(layer, layers)] for layer in layers}
         rates = {}
         for implementation in implementations:
             for method in methods:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,12 @@ from typing import Any
 import yaml
 
 from src.core.errors import ParamsError
+from src.explain import map_layers
+from src.explain.methods import CAM_METHODS
 from src.models import variants as registry
 
 PROFILES = ("smoke", "cpu", "full", "seed")
 VARIANTS = tuple(registry.VARIANTS)
-CAM_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
-CAM_LAYERS = tuple(f"stage{k}" for k in range(1, 9)) + ("fused",)  # stage outputs, and their fusion
 SOURCE_KINDS = ("official", "local")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -40,10 +40,15 @@ DEFAULT_PARAMS_FILE = "params.yaml"
 
 @dataclass(frozen=True)
 class Rule:
-    """What one key accepts: ``check`` returns True for a good value; ``allowed`` says what is."""
+    """What one key accepts: ``check`` returns True for a good value; ``describe`` says what is (a function
+    for a rule that reads a registry when it checks, so that what it allows is what the registry holds then)."""
 
     check: Callable[[Any], bool]
-    allowed: str
+    describe: str | Callable[[], str]
+
+    @property
+    def allowed(self) -> str:
+        return self.describe() if callable(self.describe) else self.describe
 
 
 def _is_int(v: Any) -> bool:
@@ -96,11 +101,12 @@ def distinct_ints(lo: int, hi: int, max_len: int) -> Rule:
     )
 
 
-def subset_of(options: tuple[str, ...]) -> Rule:
+def subset_of(options: Collection[str]) -> Rule:
+    """A non-empty list of distinct ``options``; a registry (a dict) is read each time a value is checked."""
     return Rule(
         lambda v: isinstance(v, list) and len(v) >= 1 and len(set(v)) == len(v)
         and all(isinstance(i, str) and i in options for i in v),
-        "a non-empty list without repeats, drawn from: " + ", ".join(options),
+        lambda: "a non-empty list without repeats, drawn from: " + ", ".join(options),
     )
 
 
@@ -139,11 +145,11 @@ SCHEMA: dict[str, Rule] = {
     "data.val_fraction": number(gt=0, lt=1),
     "data.train_per_class": integer(lo=0),
     "data.test_per_class": integer(lo=0, hi=TEST_PER_CLASS),
-    "model.blocks": int_list(min_len=1, lo=1, hi=MAX_BLOCKS_PER_STAGE, max_len=8),
+    "model.blocks": int_list(min_len=1, lo=1, hi=MAX_BLOCKS_PER_STAGE, max_len=map_layers.MAX_STAGES),
     "model.width": integer(lo=1, hi=MAX_WIDTH),
     "model.expansion": integer(lo=1, hi=16),
     "model.stem": choice(registry.STEMS),
-    "model.strides": int_list(min_len=1, lo=1, hi=4, max_len=8),
+    "model.strides": int_list(min_len=1, lo=1, hi=4, max_len=map_layers.MAX_STAGES),
     "model.widen": boolean(),
     "model.stride_conv": choice(registry.STRIDE_CONVS),
     "model.zero_init_last": boolean(),
@@ -174,7 +180,7 @@ SCHEMA: dict[str, Rule] = {
     "evaluate.tta_flip": boolean(),
     "evaluate.tta_shift": integer(lo=0, hi=8),
     "gradcam.methods": subset_of(CAM_METHODS),
-    "gradcam.layers": subset_of(CAM_LAYERS),
+    "gradcam.layers": subset_of(map_layers.MAP_LAYERS),
     "gradcam.per_class": integer(lo=1, hi=MAX_GRID_PER_CLASS),
     "gradcam.sanity_per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.batch_size": integer(lo=1, hi=4096),
@@ -307,14 +313,13 @@ def _cross_checks(p: dict) -> list[str]:
         if cam[key] > cam["faithfulness_per_class"]:
             problems.append(f"gradcam.{key} = {cam[key]} is invalid; it must not exceed gradcam.faithfulness_per_class "
                             f"= {cam['faithfulness_per_class']} (its images are drawn from those)")
-    stages = [layer for layer in cam["layers"] if layer != "fused"]
-    missing = [layer for layer in stages if int(layer.removeprefix("stage")) > len(model["blocks"])]
+    missing = map_layers.missing_stages(cam["layers"], len(model["blocks"]))
     if missing:
         problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; the network has {len(model['blocks'])} stages "
                         f"(model.blocks), so {', '.join(missing)} does not exist")
-    if "fused" in cam["layers"] and len(stages) < 2:
-        problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; 'fused' combines the listed stages, "
-                        "so it needs at least two of them")
+    fusion_problem = map_layers.fusion_problem(cam["layers"])
+    if fusion_problem:
+        problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; {fusion_problem}")
     user_images = p["gradcam"]["user_images"]
     if user_images and not Path(user_images).is_dir():
         problems.append(f"gradcam.user_images = {user_images!r} is invalid; it must be a directory of images "

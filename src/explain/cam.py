@@ -1,35 +1,28 @@
 """Class activation maps with tf-keras-vis, at any stage of the ResNet, plus helpers to pick images and draw.
 
-``CamExplainer`` runs Grad-CAM, Grad-CAM++, LayerCAM or Score-CAM on a whole batch at once
-against one stage's output (its last block, ``stage{S}_block{B}_out``), scoring the
-pre-softmax logit of the requested class (the final softmax is swapped for a linear
-activation). ``native`` gives the maps at the layer's own resolution; ``upsample`` brings
-them to the input size the same way for every map and baseline. ``fuse`` is the
-multi-layer map: the mean of several stages' upsampled maps (LayerCAM's use of shallow
-layers for detail, Jiang et al. 2021). ``cam_explainer`` picks the reference or, with
-``model.implementation: fast``, the fast path of src/explain/fast_cam.py (the same maps).
+``CamExplainer`` runs a CAM method of src/explain/methods.py (Grad-CAM, Grad-CAM++, LayerCAM,
+Score-CAM) through its tf-keras-vis class, the reference, on a whole batch at once against one
+stage's output (its last block, ``stage{S}_block{B}_out``), scoring the pre-softmax logit of the
+requested class (the final softmax is swapped for a linear activation). ``native`` gives the maps
+at the layer's own resolution; ``__call__`` upsamples them to the input size
+(src/explain/map_layers.py, which also forms the fused multi-layer map). ``cam_explainer`` in
+src/explain/fast_cam.py picks this reference or the one-pass fast path (the same maps).
 """
 from __future__ import annotations
 
+import importlib
 import time
 
 import keras
 import matplotlib
 import numpy as np
-from scipy.ndimage import zoom
-from tf_keras_vis.gradcam import Gradcam
-from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
-from tf_keras_vis.layercam import Layercam
-from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
+from src.explain.map_layers import upsample
+from src.explain.methods import CamMethod, cam_method
 from src.models.io import float32_model
 from src.models.layer_names import block_output_names, last_conv_layer_name
-from src.models.variants import IMPLEMENTATIONS
-
-METHODS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam, "scorecam": Scorecam}
-FUSED = "fused"  # the pseudo-layer: the mean of the other listed stages' maps
 
 
 def stage_layer(model: keras.Model, stage: str) -> str:
@@ -41,28 +34,26 @@ def stage_layer(model: keras.Model, stage: str) -> str:
     return names[-1]
 
 
-def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of (N, h, w) maps to ``size``, each rescaled to [0, 1]."""
-    maps = np.asarray(maps, np.float32)
-    if maps.shape[1:] != tuple(size):
-        maps = zoom(maps, (1, size[0] / maps.shape[1], size[1] / maps.shape[2]), order=1)
-    low = maps.min(axis=(1, 2), keepdims=True)
-    high = maps.max(axis=(1, 2), keepdims=True)
-    return ((maps - low) / np.maximum(high - low, 1e-12)).astype(np.float32)
-
-
-def fuse(maps: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """The multi-layer map: the mean of the given maps upsampled to ``size``, rescaled to [0, 1]."""
-    return upsample(np.mean([upsample(m, size) for m in maps], axis=0), size)
+def reference_class(method: CamMethod) -> type:
+    """The tf-keras-vis class that computes ``method``; ValueError if tf-keras-vis lacks it."""
+    if method.reference is None:
+        raise ValueError(f"CAM method {method.name!r} has no tf-keras-vis class; its formula defines it, which "
+                         "src.explain.fast_cam.cam_explainer computes")
+    module, name = method.reference.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
 
 
 class CamExplainer:
     """One explainer per (model, method); reuse it across batches and layers (cloning the model is the slow part)."""
 
+    # Whether the explainer computes methods from their formula (the fast path) or only through tf-keras-vis.
+    computes_formulas = False
+
     def __init__(self, model: keras.Model, method: str = "gradcam", clone: bool = True):
         """``clone=False`` swaps the softmax of ``model`` itself: for a throwaway copy, it saves a clone."""
-        if method not in METHODS:
-            raise ValueError(f"unknown CAM method {method!r}; allowed: {', '.join(METHODS)}")
+        self.definition = cam_method(method)
+        if not self.computes_formulas:
+            reference_class(self.definition)  # a method tf-keras-vis lacks is refused here, not at its first batch
         self.method = method
         self.model = float32_model(model)
         self._clone = clone
@@ -73,7 +64,8 @@ class CamExplainer:
         """tf-keras-vis' explainer, built on first use: building it clones the model, and the fast path
         (a subclass) needs it only for the methods it does not compute itself."""
         if self._tf_keras_vis is None:
-            self._tf_keras_vis = METHODS[self.method](self.model, model_modifier=ReplaceToLinear(), clone=self._clone)
+            self._tf_keras_vis = reference_class(self.definition)(self.model, model_modifier=ReplaceToLinear(),
+                                                             clone=self._clone)
         return self._tf_keras_vis
 
     def native(self, images: np.ndarray, classes: np.ndarray | list[int], layer: str | None = None,
@@ -83,7 +75,7 @@ class CamExplainer:
         layer = layer or self.default_layer()
         classes = [int(c) for c in classes]
         channels = self.model.get_layer(layer).output.shape[-1]
-        extra = {"max_N": min(64, channels)} if self.method == "scorecam" else {}  # Score-CAM's 64 likeliest maps
+        extra = self.definition.reference_options(channels)
         maps = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
@@ -125,17 +117,6 @@ class CamExplainer:
                  layer: str | None = None) -> np.ndarray:
         """Maps (N, H, W) in [0, 1] at the input's size."""
         return upsample(self.native(images, classes, layer, batch_size), np.asarray(images).shape[1:3])
-
-
-def cam_explainer(model: keras.Model, method: str, implementation: str = "reference",
-                  clone: bool = True) -> CamExplainer:
-    """The explainer for ``model.implementation``: tf-keras-vis per layer, or one compiled pass for all layers."""
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown implementation {implementation!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
-    if implementation == "fast":
-        from src.explain.fast_cam import FastCamExplainer  # imported only when asked for, like src/models/fast
-        return FastCamExplainer(model, method, clone)
-    return CamExplainer(model, method, clone)
 
 
 def balanced_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:

@@ -13,20 +13,26 @@ from collections import Counter
 import numpy as np
 
 from src.core.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
-from src.explain.significance import LOWER_IS_BETTER
+from src.explain.faithfulness import compared_metrics
 from src.paths import Run
 
 SEPARATOR = "|"  # npz keys: "<layer>/<method>|<kind>|<name>"
 # The mean curves stored per map: its own, then its random and edge baselines'.
 CURVES = tuple(f"{prefix}{kind}" for prefix in ("", "random_", "edge_") for kind in ("deletion", "insertion"))
 _DIFFERENCE = {"difference": float, "ci_low": float, "ci_high": float}
-MAP_SCHEMA = {
-    "resolution": ListOf(int, 2), "wins_vs_random": int, "img_per_s": float, **{m: float for m in LOWER_IS_BETTER},
-    "vs_random": {m: _DIFFERENCE for m in LOWER_IS_BETTER}, "vs_edge": {m: _DIFFERENCE for m in LOWER_IS_BETTER},
-    "sanity": {"spearman": Each(float), "top_block": float, "flagged": bool},
-}
-SUMMARY_SCHEMA = {"training_seed": int, "images": int, "sanity_images": int, "sanity_threshold": float, "rule": str,
-                  "chosen": str, "maps": Each(MAP_SCHEMA)}
+
+
+def summary_schema() -> dict:
+    """What a metrics/cam summary must hold: for every map, each compared metric's mean and its paired
+    differences with the baselines (read from the registry when asked, so a metric added later counts)."""
+    metrics = [metric.name for metric in compared_metrics()]
+    map_schema = {
+        "resolution": ListOf(int, 2), "wins_vs_random": int, "img_per_s": float, **{m: float for m in metrics},
+        "vs_random": {m: _DIFFERENCE for m in metrics}, "vs_edge": {m: _DIFFERENCE for m in metrics},
+        "sanity": {"spearman": Each(float), "top_block": float, "flagged": bool},
+    }
+    return {"training_seed": int, "images": int, "sanity_images": int, "sanity_threshold": float, "rule": str,
+            "chosen": str, "maps": Each(map_schema)}
 
 
 def run_arrays(results) -> dict[str, np.ndarray]:
@@ -60,7 +66,8 @@ def load_run(run: Run) -> tuple[dict, dict[str, dict[str, dict[str, np.ndarray]]
     for key in summary["maps"]:
         scores = arrays.get(key, {})
         per_image, curves = scores.get("per_image", {}), scores.get("curve", {})
-        missing = [f"per_image|{m}" for m in LOWER_IS_BETTER if len(per_image.get(m, ())) != summary["images"]]
+        missing = [f"per_image|{m.name}" for m in compared_metrics()
+                   if len(per_image.get(m.name, ())) != summary["images"]]
         missing += [f"curve|{c}" for c in CURVES if len(curves.get(c, ())) < 2]
         if missing:
             raise damaged(run.cam_scores, f"the scores of {key} listed in {run.cam_metrics} lack or have the wrong "
@@ -73,7 +80,7 @@ def load_summaries(runs: list[Run]) -> list[dict]:
     summaries = []
     for run in runs:
         rebuild = f"dvc repro heatmaps@{run.name}"
-        summary = read_json(run.cam_metrics, "heatmap summary", rebuild, SUMMARY_SCHEMA)
+        summary = read_json(run.cam_metrics, "heatmap summary", rebuild, summary_schema())
         if summary["chosen"] not in summary["maps"]:
             raise damaged(run.cam_metrics, f"its chosen map {summary['chosen']!r} is not among its maps", rebuild)
         summaries.append(summary)

@@ -1,22 +1,17 @@
-"""The CAM fast path (``model.implementation: fast``): every stage's maps from one compiled pass.
+"""The CAM fast path (``model.implementation: fast``): every stage's maps from one compiled pass, and the switch.
 
 ``CamExplainer`` (the reference) asks tf-keras-vis for one layer at a time; each call builds a
 new Keras model around that layer and runs it eagerly, so a four-stage study pays four
 eager forward and backward passes per method. ``FastCamExplainer`` computes, in one ``tf.function``
 with a fixed signature, the class logit (the final Dense layer without its softmax) and its
 gradient with respect to every requested stage at once, then forms each stage's map with the
-method's own formula:
-
-- Grad-CAM (Selvaraju et al. 2017): ReLU(sum_c mean_hw(dS/dA_c) * A_c);
-- Grad-CAM++ (Chattopadhay et al. 2018), in tf-keras-vis' closed form with exp(S) as the
-  score, whose factor cancels in alpha and in the normalisation, so it is left out here
-  (which also keeps large logits from overflowing);
-- LayerCAM (Jiang et al. 2021): ReLU(sum_c ReLU(dS/dA_c) * A_c).
+method's own formula (src/explain/methods.py).
 
 The pass depends on the model only, so every method's explainer of one model shares one trace.
-The maps are normalised per image as tf-keras-vis does. Score-CAM has no gradient to share
-and stays on the reference. tests/explain/test_fast_cam.py checks every method and stage
-against tf-keras-vis.
+The maps are normalised per image as tf-keras-vis does. A method without a formula (Score-CAM)
+stays on the reference. tests/explain/test_fast_cam.py checks every formula and stage against
+tf-keras-vis. ``cam_explainer`` picks the implementation; a method that tf-keras-vis lacks is
+computed from its formula under either.
 """
 from __future__ import annotations
 
@@ -28,38 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from src.explain.cam import CamExplainer
+from src.explain.methods import cam_method
+from src.models.variants import IMPLEMENTATIONS
 
 EPSILON = 1e-7  # tf-keras-vis' normalisation epsilon (keras.config.epsilon())
-
-
-def _spatial_sum(x: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(x, axis=(1, 2), keepdims=True)
-
-
-def grad_cam(activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-    """Channel weights are the spatial mean of the gradients."""
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def grad_cam_plus_plus(activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-    """Channel weights are the positive gradients weighted by the second-order alphas."""
-    second = gradients * gradients
-    third = second * gradients
-    denominator = 2.0 * second + third * _spatial_sum(activations)
-    alphas = second / (denominator + tf.cast(second == 0.0, second.dtype))
-    total = _spatial_sum(alphas)
-    alphas = alphas / (total + tf.cast(total == 0.0, total.dtype))
-    weights = _spatial_sum(tf.nn.relu(gradients) * alphas)
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def layer_cam(activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-    """Every position weighs its channels by their own positive gradients."""
-    return tf.nn.relu(tf.reduce_sum(tf.nn.relu(gradients) * activations, axis=-1))
-
-
-RAW_CAMS = {"gradcam": grad_cam, "gradcam++": grad_cam_plus_plus, "layercam": layer_cam}
 
 
 def normalize(maps: np.ndarray) -> np.ndarray:
@@ -112,12 +79,13 @@ class FastCamExplainer(CamExplainer):
     """``CamExplainer`` with every stage's maps of a batch from one compiled forward and backward pass."""
 
     REFERENCE = CamExplainer
+    computes_formulas = True
 
     def raw(self, images: np.ndarray, classes: np.ndarray | list[int], layers: list[str],
             batch_size: int = 64) -> dict[str, np.ndarray]:
         """Un-normalised maps (N, h, w) at each of ``layers`` for ``classes``."""
         compiled = gradient_pass(self.model, tuple(layers))
-        cam_of = RAW_CAMS[self.method]
+        cam_of = self.definition.formula
         images = np.asarray(images, dtype=np.float32)
         classes = np.asarray([int(c) for c in classes], dtype=np.int32)
         maps = {name: [np.zeros((0, *self.model.get_layer(name).output.shape[1:3]), np.float32)] for name in layers}
@@ -129,7 +97,7 @@ class FastCamExplainer(CamExplainer):
 
     def native_stages(self, images: np.ndarray, classes: np.ndarray | list[int], layers: list[str],
                       batch_size: int = 64) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        if self.method not in RAW_CAMS:
+        if self.definition.formula is None:
             return super().native_stages(images, classes, layers, batch_size)
         start = time.perf_counter()
         maps = {name: np.clip(normalize(raw), 0.0, 1.0).astype(np.float32)
@@ -139,7 +107,19 @@ class FastCamExplainer(CamExplainer):
 
     def native(self, images: np.ndarray, classes: np.ndarray | list[int], layer: str | None = None,
                batch_size: int = 64) -> np.ndarray:
-        if self.method not in RAW_CAMS:
+        if self.definition.formula is None:
             return super().native(images, classes, layer, batch_size)
         layer = layer or self.default_layer()
         return self.native_stages(images, classes, [layer], batch_size)[0][layer]
+
+
+def cam_explainer(model: keras.Model, method: str, implementation: str = "reference",
+                  clone: bool = True) -> CamExplainer:
+    """The explainer of ``method`` for ``model.implementation``: tf-keras-vis one layer at a time (the
+    reference), or one compiled pass for all layers; a method that tf-keras-vis lacks is its formula,
+    computed in the one pass."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
+    if implementation == "fast" or cam_method(method).reference is None:
+        return FastCamExplainer(model, method, clone)
+    return CamExplainer(model, method, clone)

@@ -18,8 +18,10 @@ import numpy as np  # noqa: E402
 
 from src.core.errors import DataError  # noqa: E402
 from src.explain.attention_maps import class_specificity, se_excitations_by_class  # noqa: E402
-from src.explain.cam import FUSED, CamExplainer, blocks, fuse, overlay, stage_layer, upsample  # noqa: E402
+from src.explain.cam import blocks, overlay, stage_layer  # noqa: E402
+from src.explain.fast_cam import cam_explainer  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
+from src.explain.map_layers import native_map, resolution_stage, stages_for, upsample  # noqa: E402
 from src.models.variants import title  # noqa: E402
 
 def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, list[np.ndarray]],
@@ -54,20 +56,16 @@ def prediction_titles(variant: str, probs: np.ndarray, labels: np.ndarray | None
 
 def map_stage(key: str, layers: list[str]) -> str:
     """The stage whose resolution the map ``key`` ("stage2/gradcam", "fused/layercam") has."""
-    layer = key.split("/")[0]
-    stages = [name for name in layers if name != FUSED]
-    return min(stages, key=lambda name: int(name.removeprefix("stage"))) if layer == FUSED else layer
+    return resolution_stage(key.split("/")[0], layers)
 
 
 def variant_natives(model, key: str, layers: list[str], images, classes, batch_size: int) -> np.ndarray:
     """The map ``key`` of ``images`` at its native resolution (a fused map: at its finest stage's)."""
     layer, method = key.split("/")
-    explainer = CamExplainer(model, method)
-    if layer != FUSED:
-        return explainer.native(images, classes, stage_layer(model, layer), batch_size)
-    stages = [name for name in layers if name != FUSED]
-    maps = [explainer.native(images, classes, stage_layer(model, name), batch_size) for name in stages]
-    return fuse(maps, max((m.shape[1:3] for m in maps), key=lambda shape: shape[0]))
+    explainer = cam_explainer(model, method)
+    natives = {stage: explainer.native(images, classes, stage_layer(model, stage), batch_size)
+               for stage in stages_for(layer, layers)}
+    return native_map(layer, natives)
 
 
 def native_grid(out: Path, keys: dict, natives: dict, images, labels, probs, classes, cbam_masks: dict | None) -> None:

@@ -1,11 +1,12 @@
 """Which heatmap to trust: every layer x method measured, sanity-checked, and the most faithful chosen by a rule.
 
-For one trained model, ``measure`` computes each method's maps at each listed stage
-(16x16 ... 2x2 in the ``cpu`` network) and their multi-layer fusion, and scores every
-(layer, method) on five faithfulness metrics against two baselines on the same images
-(src/explain/faithfulness.py): a random map drawn at that map's native resolution and the
-image's Sobel edges. ``randomization`` runs the cascading model-parameter randomisation
-test (Adebayo et al., 2018). ``choose`` applies the stated rule (``CHOICE_RULE``).
+For one trained model, ``measure`` computes each method's maps (src/explain/methods.py) at each
+listed layer (src/explain/map_layers.py: the stages, 16x16 ... 2x2 in the ``cpu`` network, and
+their fusion), and scores every (layer, method) on each compared faithfulness metric against two
+baselines on the same images (src/explain/faithfulness.py): a random map drawn at that map's
+native resolution and the image's Sobel edges. ``randomization`` runs the cascading
+model-parameter randomisation test (Adebayo et al., 2018). ``choose`` applies the stated rule
+(``choice_rule``).
 """
 from __future__ import annotations
 
@@ -15,22 +16,32 @@ import keras
 import numpy as np
 from scipy import stats
 
-from src.explain.cam import FUSED, CamExplainer, cam_explainer, fuse, stage_layer, upsample
-from src.explain.faithfulness import edge_maps, faithfulness, matched_mass, order_scores, random_maps
-from src.explain.significance import LOWER_IS_BETTER, beats
+from src.explain.cam import CamExplainer, stage_layer
+from src.explain.faithfulness import BASELINES, compared_metrics, edge_maps, faithfulness, matched_mass, \
+    order_scores, random_maps
+from src.explain.fast_cam import cam_explainer
+from src.explain.map_layers import input_map, native_map, resolution_stage, seconds_per_layer, stages_of
+from src.explain.significance import beats
 from src.stats.images import paired_difference
 
-METRICS = tuple(LOWER_IS_BETTER)  # deletion, insertion, Average Drop, Increase in Confidence, ROAD
-BASELINES = ("random", "edge")
 SANITY_THRESHOLD = 0.5
 TOP_BLOCK_STEP = "top block"
 MIN_RESOLUTION = 8  # a coarser map cannot say where in a 32x32 image the evidence lies (a 4x4 cell is 8x8 pixels)
 CHOICE_RULE = (
     "Among the maps of at least {resolution}x{resolution} native resolution that pass the randomisation "
     "check (Spearman < {threshold} once the top block is randomised), the one that beats its random "
-    "baseline on the most of the five metrics (95% CI of the paired difference excluding zero); ties go "
-    "to the best mean rank over the five metrics, then to the finer native resolution."
+    "baseline on the most of the {metrics} metrics (95% CI of the paired difference excluding zero); ties go "
+    "to the best mean rank over the {metrics} metrics, then to the finer native resolution."
 )
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                "twelve")
+
+
+def choice_rule() -> str:
+    """``CHOICE_RULE`` with its thresholds and the number of compared metrics, as the report states it."""
+    count = len(compared_metrics())
+    return CHOICE_RULE.format(resolution=MIN_RESOLUTION, threshold=SANITY_THRESHOLD,
+                              metrics=NUMBER_WORDS[count] if count < len(NUMBER_WORDS) else count)
 
 
 @dataclass
@@ -42,7 +53,7 @@ class MapResult:
     stage: str                        # the stage whose resolution the map has (the finest one for "fused")
     resolution: tuple[int, int]
     maps: np.ndarray                  # (N, H, W) at the input size
-    native: np.ndarray                # (N, h, w) at the layer's resolution
+    native: np.ndarray                # (N, h, w) at its native resolution (the fusion: at its finest stage's)
     scores: dict
     baselines: dict = field(default_factory=dict)
     versus: dict = field(default_factory=dict)
@@ -54,7 +65,7 @@ class MapResult:
         return f"{self.layer}/{self.method}"
 
     def wins(self, baseline: str = "random") -> int:
-        return sum(beats(self.versus[baseline][metric], metric) for metric in METRICS)
+        return sum(beats(self.versus[baseline][metric.name], metric.name) for metric in compared_metrics())
 
     def summary(self) -> dict:
         """What goes into metrics/cam: means, baselines' means, paired differences, speed, sanity."""
@@ -70,13 +81,11 @@ class MapResult:
 
 def _native_maps(explainer: CamExplainer, layers: list[str], images: np.ndarray, classes: np.ndarray,
                  batch_size: int, warm_up: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Per stage layer: native maps and img/s (the fused map's: the time all its stages took together)."""
-    names = {layer: stage_layer(explainer.model, layer) for layer in layers if layer != FUSED}
+    """Per listed stage: native maps; per layer: img/s (the fused map's: the time all its stages took together)."""
+    names = {stage: stage_layer(explainer.model, stage) for stage in stages_of(layers)}
     maps, seconds, total = explainer.timed_native_stages(images, classes, list(names.values()), batch_size, warm_up)
-    natives = {layer: maps[name] for layer, name in names.items()}
-    seconds = {layer: seconds[name] for layer, name in names.items()}
-    if FUSED in layers:
-        seconds[FUSED] = total
+    natives = {stage: maps[name] for stage, name in names.items()}
+    seconds = seconds_per_layer(layers, {stage: seconds[name] for stage, name in names.items()}, total)
     return natives, {layer: len(images) / max(s, 1e-9) for layer, s in seconds.items()}
 
 
@@ -88,6 +97,7 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
     """
     predicted = probs.argmax(axis=1)
     size = images.shape[1:3]
+    metrics = [metric.name for metric in compared_metrics()]
 
     def predict(x: np.ndarray) -> np.ndarray:
         return model.predict_on_batch(x)
@@ -100,11 +110,10 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
         natives, rates = _native_maps(cam_explainer(model, method, implementation), layers, images, predicted,
                                       batch_size, warm_up=True)
         for layer in layers:
-            stage = max(natives, key=lambda name: natives[name].shape[1]) if layer == FUSED else layer
-            native = natives[stage]
+            native = native_map(layer, natives)
             grid = native.shape[1:3]
-            maps = fuse(list(natives.values()), size) if layer == FUSED else upsample(native, size)
-            result = MapResult(layer, method, stage, tuple(grid), maps, native,
+            maps = input_map(layer, natives, size)
+            result = MapResult(layer, method, resolution_stage(layer, layers), tuple(grid), maps, native,
                                faithfulness(predict, images, maps, predicted, steps, seed=seed), img_per_s=rates[layer])
             if grid not in random_by_grid:
                 random = random_maps(maps.shape, seed, grid)
@@ -118,7 +127,7 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
                 result.versus[name] = {
                     metric: paired_difference(result.scores["per_image"][metric],
                                               result.baselines[name]["per_image"][metric], seed)
-                    for metric in METRICS}
+                    for metric in metrics}
             results.append(result)
     return results
 
@@ -170,8 +179,7 @@ def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarr
         for method in methods:
             natives, _ = _native_maps(explainers[method], layers, images[sample], classes[sample], batch_size)
             for result in (r for r in results if r.method == method):
-                maps = fuse(list(natives.values()), size) if result.layer == FUSED else upsample(
-                    natives[result.layer], size)
+                maps = input_map(result.layer, natives, size)
                 curves[result.key][step] = float(rank_correlation(result.maps[sample], maps).mean())
     for result in results:
         at_top = curves[result.key].get(TOP_BLOCK_STEP, float("nan"))
@@ -180,14 +188,22 @@ def randomization(model: keras.Model, results: list[MapResult], sample: np.ndarr
 
 
 def choose(results: list[MapResult]) -> MapResult:
-    """The most faithful map by ``CHOICE_RULE``; where no map is fine enough, or every one is flagged, that
+    """The most faithful map by ``choice_rule``; where no map is fine enough, or every one is flagged, that
     condition is dropped (so a network whose maps are all coarse still gets a choice)."""
     fine = [r for r in results if min(r.resolution) >= MIN_RESOLUTION] or results
     eligible = [r for r in fine if not r.sanity.get("flagged", False)] or fine
     ranks = {}
-    for metric in METRICS:
-        values = np.array([r.scores[metric] for r in eligible])
-        order = stats.rankdata(values if LOWER_IS_BETTER[metric] else -values)
+    for metric in compared_metrics():
+        values = np.array([r.scores[metric.name] for r in eligible])
+        order = stats.rankdata(values if metric.lower_is_better else -values)
         for result, rank in zip(eligible, order):
             ranks.setdefault(result.key, []).append(rank)
     return min(eligible, key=lambda r: (-r.wins(), float(np.mean(ranks[r.key])), -r.resolution[0]))
+
+
+def study_summary(variant: str, training_seed: int, results: list[MapResult], chosen: MapResult, images: int,
+                  sanity_images: int) -> dict:
+    """A run's metrics/cam document: every map's summary, the check's threshold, the rule and the choice."""
+    return {"variant": variant, "training_seed": training_seed, "images": images, "sanity_images": sanity_images,
+            "sanity_threshold": SANITY_THRESHOLD, "rule": choice_rule(), "chosen": chosen.key,
+            "maps": {r.key: r.summary() for r in results}}

@@ -1,18 +1,17 @@
-"""Which side of zero is better for each heatmap faithfulness score, and whether an interval shows it.
+"""Whether an interval shows a heatmap faithfulness metric on its better side of zero.
 
-The intervals themselves (bootstrap over images, two-level over seeds and images) come from
+Which side is better is the metric's own (``lower_is_better`` in src/explain/faithfulness.py); the
+intervals themselves (bootstrap over images, two-level over seeds and images) come from
 src/stats/images.py.
 """
 from __future__ import annotations
 
-# Which way is better for each heatmap faithfulness score.
-LOWER_IS_BETTER = {"deletion_auc": True, "insertion_auc": False, "average_drop": True,
-                   "increase_in_confidence": False, "road": False}
+from src.explain.faithfulness import METRICS
 
 
 def beats(comparison: dict, metric: str) -> bool:
     """True when the 95% interval of heatmap − baseline lies wholly on the better side of zero."""
-    if LOWER_IS_BETTER[metric]:
+    if METRICS[metric].lower_is_better:
         return comparison["ci_high"] < 0
     return comparison["ci_low"] > 0
 

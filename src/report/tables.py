@@ -9,15 +9,17 @@ undefined on the data (one seed, no spread, identical predictions) the report pr
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from src.explain.cam_results import load_run, variant_map
+from src.explain.faithfulness import BASELINES, compared_metrics
 from src.explain.results import load_predictions
 from src.explain.significance import beats, better_side
-from src.explain.cam_results import load_run, variant_map
 from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
 from src.report.inputs import read_curve, read_test_metrics, read_train_metrics
@@ -146,7 +148,8 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
             key = heatmaps.keys[variant]
             row["cam_map"] = key
             row["cam_resolution"] = heatmaps.summaries[variant][0]["maps"][key]["resolution"][0]
-            row.update({f"cam_{k}": heatmaps.mean(variant, k) for k in (*CAM_COLUMNS, "img_per_s")})
+            names = [metric.name for metric in compared_metrics()]
+            row.update({f"cam_{k}": heatmaps.mean(variant, k) for k in (*names, "img_per_s")})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
     if BASELINE in table.index:
@@ -199,11 +202,6 @@ def mcnemar_label(methods: list[str]) -> str:
     return "Computed: " + "; ".join(parts) + "."
 
 
-CAM_COLUMNS = {"deletion_auc": ("deletion AUC ↓", "{:.3f}"), "insertion_auc": ("insertion AUC ↑", "{:.3f}"),
-               "average_drop": ("Average Drop % ↓", "{:.1f}"),
-               "increase_in_confidence": ("Increase in Conf. % ↑", "{:.1f}"), "road": ("ROAD ↑", "{:.3f}")}
-
-
 @dataclass
 class HeatmapStudy:
     """The heatmaps stages' results of every run: summaries, per-image scores, and each variant's map."""
@@ -239,15 +237,17 @@ def _with_ci(value: float, versus: dict, fmt: str) -> str:
 
 def cam_table(summary: dict) -> pd.DataFrame:
     """Every (layer, method) of one run: each metric with Δ vs the random baseline and its 95% CI."""
+    metrics = compared_metrics()
     rows = []
     for key, m in summary["maps"].items():
         sanity = m["sanity"]
+        edge_wins = sum(beats(m["vs_edge"][metric.name], metric.name) for metric in metrics)
         rows.append({
             "map": f"**{key}** (chosen)" if key == summary["chosen"] else key,
             "native": f"{m['resolution'][0]}×{m['resolution'][1]}",
-            **{label: _with_ci(m[metric], m["vs_random"][metric], fmt) for metric, (label, fmt) in CAM_COLUMNS.items()},
-            "beats random / edge": f"{m['wins_vs_random']}/5, "
-                                   f"{sum(beats(m['vs_edge'][k], k) for k in CAM_COLUMNS)}/5",
+            **{metric.label: _with_ci(m[metric.name], m["vs_random"][metric.name], metric.number_format)
+               for metric in metrics},
+            "beats random / edge": f"{m['wins_vs_random']}/{len(metrics)}, {edge_wins}/{len(metrics)}",
             "Spearman, top block randomised": f"{sanity['top_block']:.2f}" + (" ⚑" if sanity["flagged"] else ""),
             "img/s": f"{m['img_per_s']:.0f}",
         })
@@ -256,19 +256,20 @@ def cam_table(summary: dict) -> pd.DataFrame:
 
 def cam_verdicts(heatmaps: HeatmapStudy) -> list[str]:
     """Per variant: its map, and per run the metrics on which it beats each baseline by its 95% CI."""
+    metrics = compared_metrics()
     lines = []
     for variant, summaries in heatmaps.summaries.items():
         key = heatmaps.keys[variant]
         chosen = ", ".join(f"seed {s['training_seed']}: {s['chosen']}" for s in summaries)
         lines.append(f"- **{title(variant)}**: the rule chose {chosen}; the variant's map is **{key}** "
                      f"({summaries[0]['maps'][key]['resolution'][0]}×{summaries[0]['maps'][key]['resolution'][1]}).")
-        for name in ("random", "edge"):
+        for name in BASELINES:
             per_run = []
             for summary in summaries:
                 scores = summary["maps"][key]
-                won = [CAM_COLUMNS[m][0] for m in CAM_COLUMNS if beats(scores[f"vs_{name}"][m], m)]
-                per_run.append(f"seed {summary['training_seed']}: {len(won)}/5"
-                               + (f" ({', '.join(won)})" if 0 < len(won) < 5 else ""))
+                won = [metric.label for metric in metrics if beats(scores[f"vs_{name}"][metric.name], metric.name)]
+                per_run.append(f"seed {summary['training_seed']}: {len(won)}/{len(metrics)}"
+                               + (f" ({', '.join(won)})" if 0 < len(won) < len(metrics) else ""))
             lines.append(f"  - vs {name}: beats it on " + "; ".join(per_run) + ".")
     return lines
 
@@ -281,13 +282,14 @@ def between_variants(heatmaps: HeatmapStudy, seed: int) -> list[dict]:
     every pair and metric.
     """
     pairs = ordered_pairs(list(heatmaps.keys), BASELINE)
-    comparisons = max(len(pairs) * len(CAM_COLUMNS), 1)
+    metrics = [metric.name for metric in compared_metrics()]
+    comparisons = max(len(pairs) * len(metrics), 1)
     level = 1 - 0.05 / comparisons
     rows = []
     for a, b in pairs:
         seeds = range(min(len(heatmaps.arrays[a]), len(heatmaps.arrays[b])))
         row = {"first": a, "second": b, "seeds": len(seeds), "level": level, "comparisons": comparisons}
-        for metric in CAM_COLUMNS:
+        for metric in metrics:
             first = {s: heatmaps.arrays[a][s][heatmaps.keys[a]]["per_image"][metric].astype(np.float64) for s in seeds}
             second = {s: heatmaps.arrays[b][s][heatmaps.keys[b]]["per_image"][metric].astype(np.float64) for s in seeds}
             low, high = two_level_bootstrap(first, second, seed=seed)
@@ -308,12 +310,13 @@ def between_variants_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
     for pair in pairs:
         a, b = title(pair["first"]), title(pair["second"])
         row = {"difference": f"{a} − {b}"}
-        for metric, (label, fmt) in CAM_COLUMNS.items():
-            d = pair[metric]
-            row[label] = (f"{fmt.format(d['difference'])} [{fmt.format(d['ci_low'])}, {fmt.format(d['ci_high'])}] "
-                          f"(adj. [{fmt.format(d['adjusted_low'])}, {fmt.format(d['adjusted_high'])}])")
+        for metric in compared_metrics():
+            d, fmt = pair[metric.name], metric.number_format
+            row[metric.label] = (f"{fmt.format(d['difference'])} [{fmt.format(d['ci_low'])}, "
+                                 f"{fmt.format(d['ci_high'])}] (adj. [{fmt.format(d['adjusted_low'])}, "
+                                 f"{fmt.format(d['adjusted_high'])}])")
             if d["better"] != "neither":
-                verdicts.append(f"{a if d['better'] == 'first' else b} on {label} ({a} − {b})")
+                verdicts.append(f"{a if d['better'] == 'first' else b} on {metric.label} ({a} − {b})")
         table.append(row)
     lines = ["### Which variant's heatmap is more faithful?", "",
              "Each variant's map, on the same images (each model explaining its own prediction), runs paired by",
@@ -462,19 +465,33 @@ def machines_section(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+PROSE_WIDTH = 97  # the report's paragraphs that are composed from the registries are wrapped at this width
+
+
+def and_join(words: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def metrics_prose() -> list[str]:
+    """What the metrics are and how the maps meet their baselines, from the metric registry, wrapped."""
+    metrics = compared_metrics()
+    mass = and_join([metric.title for metric in metrics if metric.uses_mass])
+    text = ("Metrics: " + "; ".join(metric.description for metric in metrics if metric.description) + ". "
+            "Baselines, on the same images: `random` = random maps drawn at the map's own native resolution and "
+            "upsampled the same way; `edge` = the image's Sobel edge magnitude"
+            + (f"; for {mass} each is rescaled to the map's mean (its mass)" if mass else "") + ". "
+            "Δ = map − random baseline with a 95% percentile bootstrap interval over images; a map beats a baseline "
+            "on a metric when that interval excludes zero on the better side. Sanity check:")
+    return textwrap.wrap(text, PROSE_WIDTH, break_on_hyphens=False, break_long_words=False)
+
+
 def cam_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
     first = next(iter(heatmaps.summaries.values()))[0]
     lines = ["## Heatmaps: which one to trust", "",
              f"Every run's model, on the same {first['images']} test images (class-balanced), each explained for its "
              "predicted class.",
-             "Metrics: deletion/insertion AUC of the target probability as pixels are removed/inserted",
-             "most-important-first (mean-colour fill); Average Drop and Increase in Confidence on the image",
-             "multiplied by its map; ROAD = LeRF − MoRF with noisy linear imputation (20-80% removed), a fill",
-             "that does not leak the mask's outline. Baselines, on the same images: `random` = random maps",
-             "drawn at the map's own native resolution and upsampled the same way; `edge` = the image's Sobel",
-             "edge magnitude; for Average Drop and Increase in Confidence each is rescaled to the map's mean",
-             "(its mass). Δ = map − random baseline with a 95% percentile bootstrap interval over images; a map",
-             "beats a baseline on a metric when that interval excludes zero on the better side. Sanity check:",
+             *metrics_prose(),
              "cascading randomisation from the classifier down to the stem on "
              f"{first['sanity_images']} images; Spearman correlation",
              "between the trained and the randomised model's maps once the top block is randomised "

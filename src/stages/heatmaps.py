@@ -5,11 +5,12 @@
 On ``gradcam.faithfulness_per_class`` test images per class (the same images for every run),
 each explained for the run's predicted class:
 - every (layer, method) of ``gradcam.layers`` x ``gradcam.methods`` (stage outputs and their
-  fusion; Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM) scored on deletion and insertion AUC,
-  Average Drop, Increase in Confidence and ROAD, each against a random baseline at the map's
-  native resolution and an edge (Sobel) baseline, with bootstrap 95% CIs of the paired
-  differences, and its speed (``model.implementation: fast`` computes the maps of all stages
-  in one compiled pass, src/explain/fast_cam.py);
+  fusion, src/explain/map_layers.py; the methods of src/explain/methods.py) scored on every
+  faithfulness metric of src/explain/faithfulness.py (deletion and insertion AUC, Average Drop,
+  Increase in Confidence, ROAD), each against a random baseline at the map's native resolution
+  and an edge (Sobel) baseline, with bootstrap 95% CIs of the paired differences, and its speed
+  (``model.implementation: fast`` computes the maps of all stages in one compiled pass,
+  src/explain/fast_cam.py);
 - the cascading randomisation sanity check on ``gradcam.sanity_per_class`` images per class;
 - the run's chosen map by the stated rule (src/explain/heatmap_study.py).
 Writes
@@ -26,8 +27,8 @@ from src.config.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
 from src.explain.cam import faithfulness_images, first_per_class
 from src.explain.cam_results import run_arrays
-from src.explain.heatmap_study import CHOICE_RULE, MIN_RESOLUTION, SANITY_THRESHOLD, choose, measure, \
-    randomization
+from src.explain.faithfulness import compared_metrics
+from src.explain.heatmap_study import choose, measure, randomization, study_summary
 from src.explain.results import load_predictions
 from src.models.io import load_variant
 from src.paths import PREPARED_DIR, Run
@@ -50,19 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     sanity = first_per_class(labels, cam["sanity_per_class"])
     randomization(model, results, sanity, images, probs.argmax(axis=1), cam["batch_size"], seed, implementation)
     chosen = choose(results)
-    summary = {"variant": run.variant, "training_seed": run.seed, "images": len(idx),
-               "sanity_images": len(sanity), "sanity_threshold": SANITY_THRESHOLD,
-               "rule": CHOICE_RULE.format(threshold=SANITY_THRESHOLD, resolution=MIN_RESOLUTION), "chosen": chosen.key,
-               "maps": {r.key: r.summary() for r in results}}
+    summary = study_summary(run.variant, run.seed, results, chosen, len(idx), len(sanity))
     # Both outputs are written in full before either is replaced.
     with staging_dir("metrics") as out:
         with naming(run.cam_scores, out / "scores.npz"):
             save_npz(out / "scores.npz", **run_arrays(results))
         write_json(out / "summary.json", summary)
         publish_all([(out / "scores.npz", run.cam_scores), (out / "summary.json", run.cam_metrics)])
-    r = chosen.scores
+    r, metrics = chosen.scores, len(compared_metrics())
     print(f"heatmaps: {run.name} chose {chosen.key} ({chosen.resolution[0]}x{chosen.resolution[1]}, beats random on "
-          f"{chosen.wins()}/5): deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f} "
+          f"{chosen.wins()}/{metrics}): deletion {r['deletion_auc']:.3f} insertion {r['insertion_auc']:.3f} "
           f"ROAD {r['road']:.3f}, {chosen.img_per_s:.0f} img/s")
 
 

@@ -18,10 +18,11 @@ from PIL import Image
 
 from src.core.atomic import atomic_path
 from src.core.errors import DataError, stage_main
-from src.config.params import CAM_METHODS, VARIANTS, training_seed
+from src.config.params import VARIANTS, training_seed
 from src.data.readers import CLASSES
-from src.explain.cam import CamExplainer
+from src.explain.fast_cam import cam_explainer
 from src.explain.images import load_image, overlay_on_original
+from src.explain.methods import CAM_METHODS
 from src.models.io import load_variant
 from src.paths import MODEL_DIR
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", help="image files (png, jpg, ...), any size")
     parser.add_argument("--variant", default="cbam", choices=VARIANTS)
-    parser.add_argument("--method", default="gradcam", choices=CAM_METHODS)
+    parser.add_argument("--method", default="gradcam", choices=list(CAM_METHODS))
     parser.add_argument("--seed", type=training_seed, default=0, help="the model's training seed (default 0)")
     parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <variant>/seed<seed>.keras")
     parser.add_argument("--out", default="predictions", help="folder for the heatmap overlays")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     small = np.stack([item[2] for item in loaded]).astype(np.float32)
     probs = model.predict(small, verbose=0)
     top_class = probs.argmax(axis=1)
-    cams = CamExplainer(model, args.method)(small, top_class)
+    cams = cam_explainer(model, args.method)(small, top_class)
 
     out.mkdir(parents=True, exist_ok=True)
     for (name, original, _), p, cam in zip(loaded, probs, cams):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from src.explain.cam import CamExplainer, balanced_sample, blocks, fuse, overlay, upsample
+from src.explain.cam import CamExplainer, balanced_sample, blocks, overlay
 from src.explain.faithfulness import (
     auc,
     average_drop_increase,
@@ -16,6 +16,7 @@ from src.explain.faithfulness import (
     perturbation_curves,
     random_maps,
 )
+from src.explain.map_layers import fuse, upsample
 
 PATCH = (slice(20, 28), slice(4, 12))  # rows 20-27, columns 4-11
 

@@ -9,8 +9,10 @@ import pytest
 from src.core.errors import DataError
 from src.explain.cam_results import load_run, run_arrays, variant_map
 from src.explain.heatmap_study import MapResult
-from src.explain.significance import LOWER_IS_BETTER
+from src.explain.faithfulness import compared_metrics
 from src.paths import Run
+
+METRICS = [metric.name for metric in compared_metrics()]
 
 
 def summary(chosen: str, wins: dict[str, int]) -> dict:
@@ -30,7 +32,7 @@ def test_the_most_chosen_map_wins_then_the_one_with_more_wins():
 def test_scores_and_curves_survive_the_round_trip(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = Run("se", 3)
-    per_image = {metric: np.array([0.3, 0.4]) for metric in LOWER_IS_BETTER} | {"road": np.array([0.1, 0.2])}
+    per_image = {metric: np.array([0.3, 0.4]) for metric in METRICS} | {"road": np.array([0.1, 0.2])}
     curves = {"deletion_curve": [1.0, 0.7], "insertion_curve": [0.2, 0.4]}
     result = MapResult("fused", "gradcam", "stage1", (16, 16), np.zeros((2, 4, 4)), np.zeros((2, 2, 2)),
                        {"per_image": per_image, "deletion_curve": [1.0, 0.5], "insertion_curve": [0.2, 0.9]},
@@ -39,9 +41,9 @@ def test_scores_and_curves_survive_the_round_trip(tmp_path, monkeypatch):
     run.cam_metrics.parent.mkdir(parents=True)
     np.savez(run.cam_scores, **run_arrays([result]))
     difference = {"difference": 0.1, "ci_low": 0.0, "ci_high": 0.2}
-    scores = {"resolution": [16, 16], "wins_vs_random": 1, "img_per_s": 10.0, **dict.fromkeys(LOWER_IS_BETTER, 0.5),
-              "vs_random": dict.fromkeys(LOWER_IS_BETTER, difference),
-              "vs_edge": dict.fromkeys(LOWER_IS_BETTER, difference),
+    scores = {"resolution": [16, 16], "wins_vs_random": 1, "img_per_s": 10.0, **dict.fromkeys(METRICS, 0.5),
+              "vs_random": dict.fromkeys(METRICS, difference),
+              "vs_edge": dict.fromkeys(METRICS, difference),
               "sanity": {"spearman": {"logits": 0.9}, "top_block": 0.4, "flagged": False}}
     run.cam_metrics.write_text(json.dumps({"training_seed": 3, "images": 2, "sanity_images": 2, "sanity_threshold": 0.5,
                                            "rule": "a rule", "chosen": "fused/gradcam",

@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.explain.heatmap_study import METRICS, MapResult, choose, measure, randomization, randomization_steps, \
+from src.explain.faithfulness import compared_metrics
+from src.explain.heatmap_study import MapResult, choose, measure, randomization, randomization_steps, \
     rank_correlation
 from src.models.resnet import build_resnet
+
+METRICS = [metric.name for metric in compared_metrics()]
 
 
 def fake(layer: str, method: str, wins: int, score: float, resolution: int = 8, flagged: bool = False) -> MapResult:
