@@ -5,7 +5,7 @@ Score-CAM) through its tf-keras-vis class, the reference, on a whole batch at on
 stage's output (its last block, ``stage{S}_block{B}_out``), scoring the pre-softmax logit of the
 requested class (the final softmax is swapped for a linear activation). ``native`` gives the maps
 at the layer's own resolution; ``__call__`` upsamples them to the input size
-(src/explain/map_layers.py, which also forms the fused multi-layer map). ``cam_explainer`` in
+(src/explain/layer_maps.py, which also forms the fused multi-layer map). ``cam_explainer`` in
 src/explain/fast_cam.py picks this reference or the one-pass fast path (the same maps).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from src.explain.map_layers import upsample
+from src.explain.layer_maps import upsample
 from src.explain.methods import CamMethod, cam_method
 from src.models.io import float32_model
 from src.models.layer_names import block_output_names, last_conv_layer_name

@@ -5,7 +5,7 @@ new Keras model around that layer and runs it eagerly, so a four-stage study pay
 eager forward and backward passes per method. ``FastCamExplainer`` computes, in one ``tf.function``
 with a fixed signature, the class logit (the final Dense layer without its softmax) and its
 gradient with respect to every requested stage at once, then forms each stage's map with the
-method's own formula (src/explain/methods.py).
+method's own formula (src/explain/formulas.py, named by src/explain/methods.py).
 
 The pass depends on the model only, so every method's explainer of one model shares one trace.
 The maps are normalised per image as tf-keras-vis does. A method without a formula (Score-CAM)
@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from src.explain import formulas
 from src.explain.cam import CamExplainer
-from src.explain.methods import cam_method
+from src.explain.methods import CamMethod, cam_method
 from src.models.variants import IMPLEMENTATIONS
 
 EPSILON = 1e-7  # tf-keras-vis' normalisation epsilon (keras.config.epsilon())
@@ -34,6 +35,15 @@ def normalize(maps: np.ndarray) -> np.ndarray:
     low = maps.min(axis=(1, 2), keepdims=True)
     high = maps.max(axis=(1, 2), keepdims=True)
     return (maps - low) / (high - low + EPSILON)
+
+
+def formula_of(method: CamMethod):
+    """The function ``method``'s formula names in src/explain/formulas.py; ValueError if there is none."""
+    function = getattr(formulas, method.formula or "", None)
+    if not callable(function):
+        raise ValueError(f"CAM method {method.name!r} names formula {method.formula!r}, which src/explain/formulas.py "
+                         "does not define")
+    return function
 
 
 def _classifier(model: keras.Model) -> keras.layers.Dense:
@@ -85,7 +95,7 @@ class FastCamExplainer(CamExplainer):
             batch_size: int = 64) -> dict[str, np.ndarray]:
         """Un-normalised maps (N, h, w) at each of ``layers`` for ``classes``."""
         compiled = gradient_pass(self.model, tuple(layers))
-        cam_of = self.definition.formula
+        cam_of = formula_of(self.definition)
         images = np.asarray(images, dtype=np.float32)
         classes = np.asarray([int(c) for c in classes], dtype=np.int32)
         maps = {name: [np.zeros((0, *self.model.get_layer(name).output.shape[1:3]), np.float32)] for name in layers}

@@ -21,7 +21,8 @@ from src.explain.attention_maps import class_specificity, se_excitations_by_clas
 from src.explain.cam import blocks, overlay, stage_layer  # noqa: E402
 from src.explain.fast_cam import cam_explainer  # noqa: E402
 from src.explain.images import list_images, load_image, overlay_on_original  # noqa: E402
-from src.explain.map_layers import native_map, resolution_stage, stages_for, upsample  # noqa: E402
+from src.explain.layer_maps import native_map, upsample  # noqa: E402
+from src.explain.map_layers import resolution_stage, stages_for  # noqa: E402
 from src.models.variants import title  # noqa: E402
 
 def draw_grid(images: list[np.ndarray], row_titles: list[str], cells: dict[str, list[np.ndarray]],

@@ -20,7 +20,8 @@ from src.explain.cam import CamExplainer, stage_layer
 from src.explain.faithfulness import BASELINES, compared_metrics, edge_maps, faithfulness, matched_mass, \
     order_scores, random_maps
 from src.explain.fast_cam import cam_explainer
-from src.explain.map_layers import input_map, native_map, resolution_stage, seconds_per_layer, stages_of
+from src.explain.layer_maps import input_map, native_map
+from src.explain.map_layers import resolution_stage, seconds_per_layer, stages_of
 from src.explain.significance import beats
 from src.stats.images import paired_difference
 

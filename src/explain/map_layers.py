@@ -7,15 +7,13 @@ The layers of ``gradcam.layers``, which also open every map key ("stage2/gradcam
   of its finest stage, the lowest-numbered one: no stride is below 1, so no later stage is finer.
 
 The params schema, the heatmap study and its randomisation check, the figures and the CAM
-benchmark ask this module which stages a layer's map is formed from and form it (``stages_for``,
-``native_map``, ``input_map``). It loads without TensorFlow, so the params schema can read it.
+benchmark ask this module which stages a layer's map is formed from (``stages_for``); forming it
+is src/explain/layer_maps.py's. This module holds names and rules only, so the params schema reads
+it without the maps' code: a change to how maps are formed re-runs the heatmap stages, not the training.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import numpy as np
-from scipy.ndimage import zoom
 
 MAX_STAGES = 8  # the most stages a network may have (the params schema limits model.blocks to it)
 FUSED = "fused"
@@ -60,37 +58,6 @@ def fusion_problem(layers: Sequence[str]) -> str | None:
     if FUSED in layers and len(stages_of(layers)) < FUSION_NEEDS:
         return f"'{FUSED}' combines the listed stages, so it needs at least two of them"
     return None
-
-
-def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of (N, h, w) maps to ``size``, each rescaled to [0, 1]."""
-    maps = np.asarray(maps, np.float32)
-    if maps.shape[1:] != tuple(size):
-        maps = zoom(maps, (1, size[0] / maps.shape[1], size[1] / maps.shape[2]), order=1)
-    low = maps.min(axis=(1, 2), keepdims=True)
-    high = maps.max(axis=(1, 2), keepdims=True)
-    return ((maps - low) / np.maximum(high - low, 1e-12)).astype(np.float32)
-
-
-def fuse(maps: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """The multi-layer map: the mean of the given maps upsampled to ``size``, rescaled to [0, 1]."""
-    return upsample(np.mean([upsample(m, size) for m in maps], axis=0), size)
-
-
-def native_map(layer: str, natives: Mapping[str, np.ndarray]) -> np.ndarray:
-    """``layer``'s maps (N, h, w) at its native resolution from ``natives`` {stage: its native maps}: a stage's
-    own maps; for the fusion, ``natives`` holds exactly its stages, fused at the finest one's resolution."""
-    if layer != FUSED:
-        return natives[layer]
-    return fuse(list(natives.values()), natives[finest_stage(list(natives))].shape[1:3])
-
-
-def input_map(layer: str, natives: Mapping[str, np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """``layer``'s maps (N, H, W) at the input's ``size``, from ``natives`` as for ``native_map``; each stage's
-    map is upsampled once, so the fusion is the mean of its stages' maps as the study measures them."""
-    if layer != FUSED:
-        return upsample(natives[layer], size)
-    return fuse(list(natives.values()), size)
 
 
 def seconds_per_layer(layers: Sequence[str], stage_seconds: Mapping[str, float],

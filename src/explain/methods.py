@@ -2,7 +2,8 @@
 the predict command read them from ``CAM_METHODS``.
 
 A method turns a layer's activations A (N, h, w, C) and the gradients dS/dA of the class score S (the
-logit, before the softmax) into an un-normalised map (N, h, w), its ``formula``:
+logit, before the softmax) into an un-normalised map (N, h, w), its ``formula`` (a function of
+src/explain/formulas.py, named here):
 
 - Grad-CAM (Selvaraju et al. 2017): ReLU(sum_c mean_hw(dS/dA_c) * A_c);
 - Grad-CAM++ (Chattopadhay et al. 2018), in tf-keras-vis' closed form with exp(S) as the
@@ -15,16 +16,14 @@ logit, before the softmax) into an un-normalised map (N, h, w), its ``formula``:
 ``reference`` names the tf-keras-vis class that computes the method one layer at a time
 (src/explain/cam.py); tests/explain/test_fast_cam.py holds every formula to it. A method that
 tf-keras-vis lacks is defined by its formula alone, which the one-pass explainer computes
-(src/explain/fast_cam.py). This module loads without TensorFlow (a formula imports it when it
-runs) so that the params schema can read the registry, as it reads src/models/variants.py.
+(src/explain/fast_cam.py). The registry names its formulas and classes rather than importing them,
+so that the params schema reads it without TensorFlow and without the formulas' code, as it reads
+src/models/variants.py: editing a formula re-runs the heatmap stages, not the training.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-Formula = Callable[[Any, Any], Any]  # (activations, gradients) -> un-normalised maps, as TensorFlow tensors
 
 
 def no_options(channels: int) -> dict:
@@ -36,7 +35,7 @@ class CamMethod:
     """One CAM method: its formula, and the tf-keras-vis class that is its reference."""
 
     name: str                           # as gradcam.methods and the map keys ("stage2/gradcam") spell it
-    formula: Formula | None             # None: the method has no gradient formula (Score-CAM)
+    formula: str | None                 # its function in src/explain/formulas.py; None: no gradient formula
     reference: str | None               # "tf_keras_vis.<module>.<Class>"; None: the formula defines the method
     # Extra arguments of the tf-keras-vis call, given the explained layer's channel count.
     reference_options: Callable[[int], dict] = no_options
@@ -46,36 +45,10 @@ class CamMethod:
             raise ValueError(f"CAM method {self.name!r} needs a formula or a tf-keras-vis reference class")
 
 
-def grad_cam(activations, gradients):
-    """Channel weights are the spatial mean of the gradients."""
-    import tensorflow as tf
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def grad_cam_plus_plus(activations, gradients):
-    """Channel weights are the positive gradients weighted by the second-order alphas."""
-    import tensorflow as tf
-    second = gradients * gradients
-    third = second * gradients
-    denominator = 2.0 * second + third * tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
-    alphas = second / (denominator + tf.cast(second == 0.0, second.dtype))
-    total = tf.reduce_sum(alphas, axis=(1, 2), keepdims=True)
-    alphas = alphas / (total + tf.cast(total == 0.0, total.dtype))
-    weights = tf.reduce_sum(tf.nn.relu(gradients) * alphas, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
-
-
-def layer_cam(activations, gradients):
-    """Every position weighs its channels by their own positive gradients."""
-    import tensorflow as tf
-    return tf.nn.relu(tf.reduce_sum(tf.nn.relu(gradients) * activations, axis=-1))
-
-
 CAM_METHODS: dict[str, CamMethod] = {method.name: method for method in (
-    CamMethod("gradcam", grad_cam, "tf_keras_vis.gradcam.Gradcam"),
-    CamMethod("gradcam++", grad_cam_plus_plus, "tf_keras_vis.gradcam_plus_plus.GradcamPlusPlus"),
-    CamMethod("layercam", layer_cam, "tf_keras_vis.layercam.Layercam"),
+    CamMethod("gradcam", "grad_cam", "tf_keras_vis.gradcam.Gradcam"),
+    CamMethod("gradcam++", "grad_cam_plus_plus", "tf_keras_vis.gradcam_plus_plus.GradcamPlusPlus"),
+    CamMethod("layercam", "layer_cam", "tf_keras_vis.layercam.Layercam"),
     # Score-CAM scores at most the 64 likeliest channel masks: one forward pass per mask per image.
     CamMethod("scorecam", None, "tf_keras_vis.scorecam.Scorecam",
               reference_options=lambda channels: {"max_N": min(64, channels)}),

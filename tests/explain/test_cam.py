@@ -16,7 +16,7 @@ from src.explain.faithfulness import (
     perturbation_curves,
     random_maps,
 )
-from src.explain.map_layers import fuse, upsample
+from src.explain.layer_maps import fuse, upsample
 
 PATCH = (slice(20, 28), slice(4, 12))  # rows 20-27, columns 4-11
 

@@ -8,9 +8,9 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from src.explain.cam import CamExplainer, reference_class, stage_layer
-from src.explain.fast_cam import FastCamExplainer, cam_explainer, gradient_pass
+from src.explain.fast_cam import FastCamExplainer, cam_explainer, formula_of, gradient_pass
 from src.explain.heatmap_study import measure, randomization
-from src.explain.methods import CAM_METHODS
+from src.explain.methods import CAM_METHODS, CamMethod
 from src.models.resnet import build_resnet
 from tests.explain.test_cam import PATCH, bright_images, patch_model  # noqa: F401  (bright_images: a fixture)
 
@@ -162,3 +162,14 @@ def test_the_heatmap_study_measures_the_same_maps_on_either_path():
         assert list(fast.sanity["spearman"]) == list(reference.sanity["spearman"])
         np.testing.assert_allclose(list(fast.sanity["spearman"].values()),
                                    list(reference.sanity["spearman"].values()), atol=0.02)
+
+
+def test_every_registered_formula_is_a_function_of_the_formulas_module():
+    for method in CAM_METHODS.values():
+        if method.formula is not None:
+            assert callable(formula_of(method)), method.name
+
+
+def test_a_method_naming_a_missing_formula_is_refused_by_name():
+    with pytest.raises(ValueError, match="'nocam' names formula 'no_such_formula'"):
+        formula_of(CamMethod("nocam", "no_such_formula", reference=None))

@@ -20,6 +20,7 @@ import pytest
 from src.config.params import validate
 from src.config.profile import build_profile
 from src.core.errors import DataError, ParamsError
+from src.explain import formulas
 from src.explain.cam import CamExplainer
 from src.explain.cam_results import load_run, run_arrays
 from src.explain.faithfulness import METRICS, Metric, MapProbe, faithfulness
@@ -47,7 +48,7 @@ def average_gain(probe: MapProbe) -> np.ndarray:
     return 100 * np.maximum(masked - full, 0) / np.maximum(1 - full, 1e-12)
 
 
-XGRAD_CAM = CamMethod("xgradcam", xgrad_cam, reference=None)
+XGRAD_CAM = CamMethod("xgradcam", "xgrad_cam", reference=None)
 AVERAGE_GAIN = Metric("average_gain", title="Average Gain", label="Average Gain % ↑", lower_is_better=False,
                       number_format="{:.1f}", per_image=average_gain, uses_mass=True,
                       description="Average Gain, the rise of the target probability on the image multiplied by "
@@ -58,6 +59,7 @@ AVERAGE_GAIN = Metric("average_gain", title="Average Gain", label="Average Gain 
 def registered():
     """The two entries in their registries for the tests of this module, and gone after them."""
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(formulas, "xgrad_cam", xgrad_cam, raising=False)
         patch.setitem(CAM_METHODS, XGRAD_CAM.name, XGRAD_CAM)
         patch.setitem(METRICS, AVERAGE_GAIN.name, AVERAGE_GAIN)
         yield
