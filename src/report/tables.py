@@ -24,9 +24,12 @@ from src.models.variants import BASELINE, ordered_pairs, title
 from src.paths import Run
 from src.report.inputs import read_curve, read_test_metrics, read_train_metrics
 from src.report.seeds import seed_level_tests
+from src.stats.difference_intervals import over_seeds_and_images
+from src.stats.equivalence import EQUIVALENCE_MARGIN
 from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, \
     constant_reason, mcnemar, two_level_bootstrap
-from src.stats.seeds import ALPHA, POWER, no_spread_reason, smallest_permutation_p, variant_summary
+from src.stats.seeds import ALPHA, POWER, no_spread_reason, variant_summary
+from src.stats.sign_flip_reach import sign_flip_reach
 
 
 def whole_run_timing(train: dict, epoch_seconds: np.ndarray) -> dict[str, float]:
@@ -172,7 +175,7 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
     for test in tests:
         first = {r.seed: study.correct[r] for r in study.runs(test["first"])}
         second = {r.seed: study.correct[r] for r in study.runs(test["second"])}
-        test["ci_images_low"], test["ci_images_high"] = two_level_bootstrap(first, second, seed=seed)
+        test["new_images"] = over_seeds_and_images(first, second)
     return table, tests
 
 
@@ -393,19 +396,39 @@ def resumed_note(runs: pd.DataFrame) -> list[str]:
             "the resume may have run under different loads, so such a run's time is the least comparable.", ""]
 
 
+def _points_interval(low: float | None, high: float | None, why: str) -> str:
+    return f"none: {why}" if low is None else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
+def _detectable_cell(detectable) -> str:
+    if detectable.value is None:
+        return f"none: {detectable.reason}"
+    return f"{100 * detectable.value:.2f} [{100 * detectable.low:.2f}, {100 * detectable.high:.2f}]"
+
+
+def _equivalence_cell(equivalence) -> str:
+    if equivalence.reason:
+        return f"none: {equivalence.reason}"
+    verdict = "equivalent" if equivalence.equivalent else "not shown"
+    return f"{verdict}, Holm p = {_p(equivalence.p_holm)}"
+
+
 def tests_section(tests: list[dict], study: Study) -> list[str]:
     n_seeds = len(study.seeds)
+    reach = sign_flip_reach(n_seeds, max(len(tests), 1), ALPHA)
+    margin = 100 * (tests[0]["equivalence"].margin if tests else EQUIVALENCE_MARGIN)
     rows = pd.DataFrame([{
         "difference": f"{title(t['first'])} − {title(t['second'])}",
         "mean over seeds (pt)": f"{100 * t['difference']:+.2f}",
-        "95% CI over seeds (pt)": _interval(t["ci_low"], t["ci_high"], 100, "{:+.2f}", t["spread"]),
-        "95% CI seeds × images (pt)": _interval(t["ci_images_low"], t["ci_images_high"], 100, "{:+.2f}",
-                                                NO_IMAGE_SPREAD),
+        "95% CI, these images (pt)": _interval(t["ci_low"], t["ci_high"], 100, "{:+.2f}", t["spread"]),
+        "95% CI, new images (pt)": _points_interval(t["new_images"].low, t["new_images"].high,
+                                                    t["new_images"].reason),
         # An undefined p-value shows its reason in its place; its Holm column then has nothing to adjust.
         "paired t p": t["t_test"].text(), "Holm (t)": _p(t["t_test_p_holm"]),
-        "sign-flip p": t["permutation"].text(), "Holm (sign-flip)": _p(t["permutation_p_holm"]),
-        "detectable at 80% power (pt)": f"none: {t['spread']}" if math.isnan(t["minimum_detectable_difference"])
-        else f"{100 * t['minimum_detectable_difference']:.2f}",
+        **({"sign-flip p": t["permutation"].text(), "Holm (sign-flip)": _p(t["permutation_p_holm"])}
+           if reach.can_reach else {}),
+        f"equivalence ±{margin:.2f} pt": _equivalence_cell(t["equivalence"]),
+        "detectable at 80% power (pt) [95% CI]": _detectable_cell(t["detectable"]),
     } for t in tests])
     lines = ["## Do the variants differ?", ""]
     if n_seeds < 2:
@@ -413,14 +436,21 @@ def tests_section(tests: list[dict], study: Study) -> list[str]:
                   "need two seeds or more (`train.seeds`). McNemar's test below measures test-set sampling",
                   "noise only, not how much another training seed would move each model.", ""]
     else:
+        sign_flip = ("The exact sign-flip permutation test checks the verdict without assuming normality."
+                     if reach.can_reach else reach.reason[0].upper() + reach.reason[1:] + ".")
         lines += [f"Runs are paired by training seed ({n_seeds} pairs per comparison). The verdict comes from the",
                   "paired t-test on the per-seed accuracies, Holm-corrected over the "
-                  f"{len(tests)} comparisons at α = {ALPHA}. The exact",
-                  "sign-flip permutation test checks it without assuming normality; with "
-                  f"{n_seeds} seeds its smallest",
-                  f"possible p-value is {smallest_permutation_p(n_seeds):.3g}. \"Detectable\" is the smallest true "
-                  f"difference the t-test would find with {POWER:.0%} power",
-                  f"at the strictest Holm level (α / {len(tests)}), from the measured spread of the paired differences.", "",
+                  f"{len(tests)} comparisons at α = {ALPHA}.",
+                  *textwrap.wrap(
+                      f"{sign_flip} \"These images\" is the t interval over seeds: the difference a new training "
+                      "seed would show on this test set. \"New images\" also counts the test images as a sample, "
+                      "once: the per-seed differences already carry the images' disagreement noise, so only the "
+                      "images' own component (from the seeds × images mean squares) is added. \"Equivalence\" is "
+                      f"two one-sided tests against a margin of ±{margin:.2f} pt fixed before the data, Holm-"
+                      "corrected: \"equivalent\" only where both tests reject. \"Detectable\" is the estimated "
+                      f"smallest true difference the t-test would find with {POWER:.0%} power at the strictest Holm "
+                      f"level (α / {len(tests)}); its interval comes from the chi-square interval of the paired "
+                      "differences' spread.", PROSE_WIDTH), "",
                   rows.to_markdown(index=False, disable_numparse=True), ""]
         lines += [f"- {t['verdict']}." for t in tests]
         lines.append("")

@@ -49,7 +49,7 @@ def test_a_worse_variant_gets_a_negative_difference_over_seeds(tmp_path, monkeyp
     assert table.loc["se", "accuracy_vs_original"] == pytest.approx(-0.05)
     assert table.loc["se", "test_accuracy_ci_low"] < table.loc["se", "test_accuracy"] < \
         table.loc["se", "test_accuracy_ci_high"]
-    assert tests[0]["first"] == "se" and tests[0]["ci_images_high"] < 0
+    assert tests[0]["first"] == "se" and tests[0]["new_images"].high < 0
     text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "SE − Original = -5.00 pt: evidence that Original is more accurate" in text
     assert "| SE        | 2      | 0.7600" in text  # every run has its row
@@ -137,8 +137,11 @@ def test_zero_spread_prints_why_there_is_no_t_test_p_and_claims_no_evidence(tmp_
     text = report(table, run_table(study, 0), tests, study, None, "smoke")
     row = cells(text, "SE − Original")
     assert row[2] == "none: the same on every seed: zero spread"
-    assert row[4:8] == ["the same on every seed: zero spread", "n/a", "0.25", "0.25"]
-    assert row[8] == "none: the same on every seed: zero spread"
+    assert row[4:6] == ["the same on every seed: zero spread", "n/a"]
+    # Three seeds cannot bring the sign-flip test below 0.25: it is left out of the table, and the prose says why.
+    assert "sign-flip p" not in text.split("## Do the variants differ?")[1].split("\n\n")[2]
+    assert "The sign-flip test is left out: with 3 seeds its smallest possible p-value is 0.25" in text
+    assert row[6:8] == ["none: the same on every seed: zero spread"] * 2  # equivalence, detectable
     assert ("- SE − Original = +1.00 pt on every one of the 3 seeds: no evidence of a difference (the paired t-test "
             "is undefined without spread; exact sign-flip test, Holm p = 0.25, and 3 seeds cannot give one below "
             "0.25).") in text
@@ -153,8 +156,8 @@ def test_identical_models_are_reported_as_nothing_to_test(tmp_path, monkeypatch)
     assert ("- SE − Original = +0.00 pt: the same accuracy on each of the 2 seeds, no difference to test (the paired "
             "t-test is undefined without spread).") in text
     row = cells(text, "SE − Original")
-    assert row[3] == "none: the same on every image of every run: no spread to resample"
-    assert row[4:6] == ["no difference on any seed", "n/a"] and row[6] == "1"
+    assert row[3] == "none: no difference on any seed"
+    assert row[4:6] == ["no difference on any seed", "n/a"] and row[6] == "none: no difference on any seed"
     assert "Computed: no test on 2 of 2 pairs of models (no discordant image)." in text
     assert "+0.00 pt, no test: the two models agree on every image: no discordant image to test" in text
 
