@@ -72,6 +72,11 @@ def load_run(run: Run) -> tuple[dict, dict[str, dict[str, dict[str, np.ndarray]]
         if missing:
             raise damaged(run.cam_scores, f"the scores of {key} listed in {run.cam_metrics} lack or have the wrong "
                                           f"length of {', '.join(missing)}", rebuild)
+        # Every curve of a map (its own and its baselines') is sampled at the same removed fractions.
+        lengths = {name: len(values) for name, values in curves.items()}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"curve|{name} has {length}" for name, length in sorted(lengths.items()))
+            raise damaged(run.cam_scores, f"the curves of {key} differ in length ({listed} points)", rebuild)
     return summary, arrays
 
 

@@ -52,6 +52,12 @@ def test_scores_and_curves_survive_the_round_trip(tmp_path, monkeypatch):
     assert loaded_summary["chosen"] == "fused/gradcam"
     np.testing.assert_allclose(arrays["fused/gradcam"]["per_image"]["road"], [0.1, 0.2])
     np.testing.assert_allclose(arrays["fused/gradcam"]["curve"]["random_deletion"], [1.0, 0.7])
+    # A curve cut short no longer lines up with the others: the run is refused, naming the lengths.
+    arrays = dict(np.load(run.cam_scores))
+    arrays["fused/gradcam|curve|deletion"] = arrays["fused/gradcam|curve|deletion"][:1].repeat(3)
+    np.savez(run.cam_scores, **arrays)
+    with pytest.raises(DataError, match=r"the curves of fused/gradcam differ in length \(curve\|deletion has 3, "):
+        load_run(run)
     run.cam_scores.unlink()
     with pytest.raises(DataError, match=r"run `dvc repro heatmaps@se-3`"):
         load_run(run)
