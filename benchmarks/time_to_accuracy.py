@@ -6,7 +6,8 @@
 Each budget is one ``benchmarks.recipe_search`` run of the candidate with
 ``train.epochs`` set to it (the schedule decays to zero at the budget's end, as a real
 run would), so the curve answers "what does N minutes of training buy", not "where was a
-long run after N minutes". Runs already in the results file are reused. The table and
+long run after N minutes". Runs already in the results file are reused; runs of the listed
+candidates that differ in epochs only are one curve, whatever their names. The table and
 the plot (``--plot``, default ``docs/time_to_accuracy.png``) show every candidate named
 in ``--names`` (default: ``--name``) on every CPU that has runs of it: a curve per
 (candidate, CPU), the seeds' mean with their range as bars, minutes as measured on that
@@ -15,6 +16,8 @@ CPU with the cores the run had.
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 from pathlib import Path
 
 import matplotlib
@@ -30,14 +33,37 @@ from src.core.errors import ParamsError, stage_main  # noqa: E402
 DEFAULT_PLOT = Path("docs/time_to_accuracy.png")
 
 
+# How a run is executed, not what it trains (the first of them is also absent from rows older than it).
+EXECUTION_KEYS = ("cluster_timeout_seconds", "strategy")
+
+
+def recipe_key(row: dict) -> str:
+    """A run's settings without its epoch budget: runs that differ in epochs only are points of one curve."""
+    settings = copy.deepcopy(row["settings"])
+    for key in ("epochs", *EXECUTION_KEYS):
+        settings["train"].pop(key, None)
+    return json.dumps({"variant": row["variant"], **settings}, sort_keys=True)
+
+
 def curve_table(rows: list[dict], names: list[str]) -> pd.DataFrame:
-    """Per (candidate, CPU, epochs): seeds, mean minutes and the validation accuracy's mean, min and max."""
-    frame = pd.DataFrame([r for r in rows if r["name"] in names])
-    if frame.empty:
+    """Per (recipe, CPU, epochs): seeds, mean minutes and training img/s (a loaded machine shows as a lower
+    rate), and the validation accuracy's mean, min and max.
+
+    Runs of the listed candidates whose settings differ only in epochs make one curve, named after the
+    first of them in ``names`` (a recipe searched under several candidate names is still one recipe).
+    """
+    chosen = [r for r in rows if r["name"] in names]
+    if not chosen:
         raise ParamsError(f"no runs named {', '.join(names)} in the results; train them first (without --plot-only)")
+    label = {}
+    for row in sorted(chosen, key=lambda r: names.index(r["name"])):
+        label.setdefault(recipe_key(row), row["name"])
+    frame = pd.DataFrame(chosen)
+    frame["name"] = [label[recipe_key(row)] for row in chosen]
     frame["cores"] = frame.get("cores", 1)
     grouped = frame.groupby(["name", "cpu", "cores", "epochs"])
     table = grouped.agg(seeds=("seed", "nunique"), minutes=("train_minutes", "mean"),
+                        img_per_s=("train_img_per_s", "mean"),
                         val_accuracy=("val_accuracy_tta", "mean"), val_min=("val_accuracy_tta", "min"),
                         val_max=("val_accuracy_tta", "max"))
     return table.reset_index().sort_values(["name", "cpu", "cores", "minutes"])

@@ -57,12 +57,12 @@ class Run:
 
     @property
     def cam_metrics(self) -> Path:
-        """The heatmaps stage's layer x method table and choice."""
+        """The heatmaps stage's scores of the variant's chosen map on this run's model."""
         return CAM_METRICS_DIR / self._leaf.with_suffix(".json")
 
     @property
     def cam_scores(self) -> Path:
-        """The heatmaps stage's per-image scores and curves of every map."""
+        """The heatmaps stage's per-image scores and curves of the chosen map (and its baselines' curves)."""
         return CAM_SCORES_DIR / self._leaf.with_suffix(".npz")
 
     @property
@@ -84,6 +84,11 @@ class Run:
     def curve(self, split: str, metric: str) -> Path:
         """The dvclive TSV of one training curve: split is "train", "eval" or "time"."""
         return self.train_plots / "plots" / "metrics" / split / f"{metric}.tsv"
+
+
+def cam_study(variant: str) -> Path:
+    """The heatmap_study@<variant> stage's layer x method table, check and choice (beside the runs' files)."""
+    return CAM_METRICS_DIR / variant / "study.json"
 
 
 def study_runs(params: dict) -> list[Run]:

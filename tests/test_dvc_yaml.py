@@ -79,7 +79,8 @@ def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
             assert isinstance(out, str), f"{name}: {out} is not a plain cached output"
 
 
-STAGE_SCRIPTS = {"src.stages.download", "src.stages.preprocess", "src.stages.train", "src.stages.evaluate", "src.stages.heatmaps", "src.stages.gradcam",
+STAGE_SCRIPTS = {"src.stages.download", "src.stages.preprocess", "src.stages.train", "src.stages.evaluate", "src.stages.heatmaps",
+                 "src.stages.heatmap_study", "src.stages.gradcam",
                  "src.stages.compare", "src.stages.predict"}
 
 

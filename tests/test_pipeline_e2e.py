@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 VARIANTS = ("original", "se", "cbam")
 RUNS = tuple(f"{variant}-{seed}" for variant in VARIANTS for seed in (0, 1))
-STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate", "heatmaps") for run in RUNS),
+STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate") for run in RUNS),
+          *(f"heatmap_study@{variant}" for variant in VARIANTS), *(f"heatmaps@{run}" for run in RUNS),
           "gradcam", "compare")
 # What a normal run must not print: TensorFlow's C++ INFO banners and tf.function retracing warnings.
 NOISE = ("I0000", "cpu_feature_guard", "oneDNN custom operations", "retracing", "Traceback")
@@ -117,6 +118,7 @@ class Study:
     rows: dict[str, dict]
     figures: dict[str, bool]
     cam: dict
+    cam_study: dict
     report: str
     second_output: str
     lock: dict
@@ -132,6 +134,7 @@ def study(project: Project) -> Study:
         "rows": {v: json.loads(project.read(f"metrics/compare/{v}.json")) for v in VARIANTS},
         "figures": {f: (project.repo / "plots/gradcam" / f).is_file() for f in ("heatmaps.png", "randomization.png")},
         "cam": json.loads(project.read("metrics/cam/cbam/seed1.json")),
+        "cam_study": json.loads(project.read("metrics/cam/cbam/study.json")),
         "report": project.read("metrics/comparison.md"),
     }
     second_output = project.dvc("repro")
@@ -209,7 +212,7 @@ def two_machines(project: Project, plots_page: str) -> TwoMachines:
 
 
 def test_every_stage_runs_quietly_on_the_offline_archive(study):
-    """`dvc repro` on a fresh copy runs all 22 stages (two seeds x three variants), prints no TensorFlow
+    """`dvc repro` on a fresh copy runs all 25 stages (two seeds x three variants), prints no TensorFlow
     noise or traceback, and takes its data from the offline archive, checksum recorded."""
     for stage in STAGES:
         assert f"Running stage '{stage}'" in study.output, stage
@@ -227,7 +230,9 @@ def test_the_study_writes_models_metrics_figures_and_report(study):
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0
     for figure, present in study.figures.items():
         assert present, figure
-    assert study.cam["chosen"] in study.cam["maps"] and "road" in study.cam["maps"][study.cam["chosen"]]
+    chosen = study.cam_study["chosen"]
+    assert chosen in study.cam_study["maps"] and "road" in study.cam_study["maps"][chosen]
+    assert study.cam["map"] == chosen and list(study.cam["maps"]) == [chosen]
     assert "| CBAM" in study.report
     assert "paired t-test over 2 seeds" in study.report
     assert "**Choice rule.**" in study.report
@@ -252,7 +257,7 @@ def test_a_figure_param_reruns_only_the_figures(experiments):
     """`-S gradcam.per_class=2` (the grid size) re-runs gradcam, and no training, heatmap study or preprocessing."""
     output = experiments.outputs["more-cams"]
     assert "Running stage 'gradcam'" in output and "Running stage 'train@" not in output
-    assert "Running stage 'heatmaps@" not in output  # the grid size is the figures' business only
+    assert "Running stage 'heatmap" not in output  # the grid size is the figures' business only
     assert "Running stage 'preprocess'" not in output
 
 

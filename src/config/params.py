@@ -24,7 +24,7 @@ from src.explain import map_layers
 from src.explain.methods import CAM_METHODS
 from src.models import variants as registry
 
-PROFILES = ("smoke", "cpu", "full", "seed")
+PROFILES = ("smoke", "cpu", "short", "long", "full", "seed")
 VARIANTS = tuple(registry.VARIANTS)
 SOURCE_KINDS = ("official", "local")
 OPTIMIZERS = ("sgd", "adam")
@@ -183,6 +183,8 @@ SCHEMA: dict[str, Rule] = {
     "gradcam.layers": subset_of(map_layers.MAP_LAYERS),
     "gradcam.per_class": integer(lo=1, hi=MAX_GRID_PER_CLASS),
     "gradcam.sanity_per_class": integer(lo=1, hi=TEST_PER_CLASS),
+    "gradcam.study_seed": integer(lo=0, hi=MAX_SEED),
+    "gradcam.selection_per_class": integer(lo=1, hi=TRAIN_PER_CLASS),
     "gradcam.batch_size": integer(lo=1, hi=4096),
     "gradcam.faithfulness_per_class": integer(lo=1, hi=TEST_PER_CLASS),
     "gradcam.faithfulness_steps": integer(lo=2, hi=1024),
@@ -309,10 +311,16 @@ def _cross_checks(p: dict) -> list[str]:
             problems.append(f"gradcam.{key} = {p['gradcam'][key]} is invalid; the test split has "
                             f"{test_per_class} images per class (data.test_per_class)")
     cam = p["gradcam"]
-    for key in ("per_class", "sanity_per_class"):
-        if cam[key] > cam["faithfulness_per_class"]:
-            problems.append(f"gradcam.{key} = {cam[key]} is invalid; it must not exceed gradcam.faithfulness_per_class "
-                            f"= {cam['faithfulness_per_class']} (its images are drawn from those)")
+    for key, pool in (("per_class", "faithfulness_per_class"), ("sanity_per_class", "selection_per_class")):
+        if cam[key] > cam[pool]:
+            problems.append(f"gradcam.{key} = {cam[key]} is invalid; it must not exceed gradcam.{pool} "
+                            f"= {cam[pool]} (its images are drawn from those)")
+    if cam["selection_per_class"] > val_per_class(p):
+        problems.append(f"gradcam.selection_per_class = {cam['selection_per_class']} is invalid; the validation "
+                        f"split has {val_per_class(p)} images per class (data.val_fraction, data.train_per_class)")
+    if cam["study_seed"] not in train["seeds"]:
+        problems.append(f"gradcam.study_seed = {cam['study_seed']} is invalid; it must be one of "
+                        f"train.seeds = {train['seeds']!r} (the run whose model the heatmap study measures)")
     missing = map_layers.missing_stages(cam["layers"], len(model["blocks"]))
     if missing:
         problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; the network has {len(model['blocks'])} stages "
@@ -338,12 +346,15 @@ def training_seed(text: str) -> int:
     return value
 
 
-def run_stage_arguments(description: str, prepared_default: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line of a per-run stage (train, evaluate, heatmaps): which run, which params, which data."""
+def run_stage_arguments(description: str, prepared_default: str, argv: list[str] | None = None, *,
+                        with_seed: bool = True) -> argparse.Namespace:
+    """The command line of a per-run stage (train, evaluate, heatmaps; without ``--seed``, a per-variant stage
+    such as heatmap_study): which run, which params, which data."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True, choices=tuple(registry.VARIANTS))
-    parser.add_argument("--seed", required=True, type=training_seed,
-                        help="the run's training seed (train.seeds lists the study's)")
+    if with_seed:
+        parser.add_argument("--seed", required=True, type=training_seed,
+                            help="the run's training seed (train.seeds lists the study's)")
     parser.add_argument("--params", default=DEFAULT_PARAMS_FILE)
     parser.add_argument("--prepared", default=prepared_default, help="the prepared data set (default: %(default)s)")
     return parser.parse_args(argv)
@@ -359,6 +370,14 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     return validate(params, origin=str(path))
+
+
+def val_per_class(params: dict) -> int:
+    """Images per class in the validation split (as ``src.data.prepared.stratified_split`` holds them out)."""
+    fraction, per_class = params["data"]["val_fraction"], params["data"]["train_per_class"]
+    if per_class:
+        return max(1, round(per_class * fraction / (1 - fraction)))
+    return max(1, round(TRAIN_PER_CLASS * fraction))
 
 
 def train_size(params: dict) -> int:

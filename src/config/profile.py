@@ -1,6 +1,7 @@
-"""Switch profile: ``python -m src.config.profile {smoke,cpu,full,seed}`` rewrites params.yaml.
+"""Switch profile: ``python -m src.config.profile {smoke,cpu,short,long,full,seed}`` rewrites params.yaml.
 
 params.yaml = profiles/base.yaml deep-merged with profiles/<NAME>.yaml, validated,
+(a profile that starts with ``extends: OTHER`` is merged onto OTHER's instead of onto base alone),
 with ``profile: NAME`` recorded so the profile in force shows in dvc.lock. Attention
 settings that base.yaml leaves out take their defaults from the attention kinds'
 registry (``src/models/variants.py``), so params.yaml lists every one.
@@ -39,13 +40,24 @@ def deep_merge(base: dict, override: dict, path: str = "") -> dict:
     return merged
 
 
-def build_profile(name: str) -> dict:
-    """The validated params of profile ``name``."""
+def merged_profile(name: str, seen: tuple[str, ...] = ()) -> dict:
+    """base.yaml with profile ``name`` merged in, after the profile it ``extends`` (unvalidated)."""
     if name not in PROFILES:
         raise ParamsError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
-    base = with_attention_defaults(yaml.safe_load((PROFILE_DIR / "base.yaml").read_text()))
+    if name in seen:
+        raise ParamsError(f"profile {name!r} extends itself through {' -> '.join((*seen, name))}")
     overlay = yaml.safe_load((PROFILE_DIR / f"{name}.yaml").read_text()) or {}
-    params = deep_merge(base, overlay)
+    parent = overlay.pop("extends", None)
+    if parent is None:
+        below = with_attention_defaults(yaml.safe_load((PROFILE_DIR / "base.yaml").read_text()))
+    else:
+        below = merged_profile(parent, (*seen, name))
+    return deep_merge(below, overlay)
+
+
+def build_profile(name: str) -> dict:
+    """The validated params of profile ``name``."""
+    params = merged_profile(name)
     params["profile"] = name
     return validate(params, origin=f"profile {name}")
 

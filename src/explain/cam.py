@@ -134,6 +134,11 @@ def faithfulness_images(labels: np.ndarray, per_class: int, seed: int) -> np.nda
     return balanced_sample(labels, per_class, seed + 1)
 
 
+def selection_images(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """The validation images each variant's heatmap study is scored on: class-balanced, seeded by ``seed``."""
+    return balanced_sample(labels, per_class, seed + 2)
+
+
 def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
     """Positions of the first ``per_class`` items of each class in ``labels`` (the grid and sanity images)."""
     return np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in np.unique(labels)])

@@ -1,20 +1,18 @@
-"""What the heatmaps@<variant>-<seed> stages leave behind, read without TensorFlow: their summaries and scores.
+"""What the heatmap stages leave behind, read without TensorFlow: the studies, the runs' summaries and scores.
 
-Each run's heatmaps stage applies the rule of src/explain/heatmap_study.py to its own model.
-A variant's map for the figures and the cross-variant comparison is the map chosen in the
-most runs (``variant_map``), ties going to the one that beats its random baseline on more
-metrics summed over the runs, then to the finer native resolution. The gradcam and compare
-stages both read it from here, so they agree without loading a model.
+heatmap_study@<variant> applies the rule of src/explain/heatmap_study.py to every layer x method on
+validation images of one run's model and names the variant's map (metrics/cam/<variant>/study.json);
+each heatmaps@<variant>-<seed> run scores that map on the test images. The gradcam and compare stages
+read both from here (``load_variant_runs``), so they agree without loading a model, and a run scored
+with a map its variant's study no longer names is refused.
 """
 from __future__ import annotations
-
-from collections import Counter
 
 import numpy as np
 
 from src.core.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
 from src.explain.faithfulness import compared_metrics
-from src.paths import Run
+from src.paths import Run, cam_study
 
 SEPARATOR = "|"  # npz keys: "<layer>/<method>|<kind>|<name>"
 # The mean curves stored per map: its own, then its random and edge baselines'.
@@ -22,17 +20,28 @@ CURVES = tuple(f"{prefix}{kind}" for prefix in ("", "random_", "edge_") for kind
 _DIFFERENCE = {"difference": float, "ci_low": float, "ci_high": float}
 
 
-def summary_schema() -> dict:
-    """What a metrics/cam summary must hold: for every map, each compared metric's mean and its paired
-    differences with the baselines (read from the registry when asked, so a metric added later counts)."""
+def _map_schema(with_sanity: bool) -> dict:
     metrics = [metric.name for metric in compared_metrics()]
-    map_schema = {
+    schema = {
         "resolution": ListOf(int, 2), "wins_vs_random": int, "img_per_s": float, **{m: float for m in metrics},
         "vs_random": {m: _DIFFERENCE for m in metrics}, "vs_edge": {m: _DIFFERENCE for m in metrics},
-        "sanity": {"spearman": Each(float), "top_block": float, "flagged": bool},
     }
+    if with_sanity:
+        schema["sanity"] = {"spearman": Each(float), "top_block": float, "flagged": bool}
+    return schema
+
+
+def study_schema() -> dict:
+    """What a variant's study document must hold: for every map, each compared metric's mean and its paired
+    differences with the baselines, and its randomisation check (the metrics read from the registry when asked,
+    so a metric added later counts)."""
     return {"training_seed": int, "images": int, "sanity_images": int, "sanity_threshold": float, "rule": str,
-            "chosen": str, "maps": Each(map_schema)}
+            "chosen": str, "maps": Each(_map_schema(with_sanity=True))}
+
+
+def summary_schema() -> dict:
+    """What a run's metrics/cam summary must hold: its map's scores as in the study, without the check."""
+    return {"training_seed": int, "images": int, "map": str, "maps": Each(_map_schema(with_sanity=False))}
 
 
 def run_arrays(results) -> dict[str, np.ndarray]:
@@ -86,20 +95,31 @@ def load_summaries(runs: list[Run]) -> list[dict]:
     for run in runs:
         rebuild = f"dvc repro heatmaps@{run.name}"
         summary = read_json(run.cam_metrics, "heatmap summary", rebuild, summary_schema())
-        if summary["chosen"] not in summary["maps"]:
-            raise damaged(run.cam_metrics, f"its chosen map {summary['chosen']!r} is not among its maps", rebuild)
+        if list(summary["maps"]) != [summary["map"]]:
+            raise damaged(run.cam_metrics, f"holds the maps {', '.join(summary['maps']) or 'none'}, expected its map "
+                                           f"{summary['map']!r} alone", rebuild)
         summaries.append(summary)
     return summaries
 
 
-def variant_map(runs: list[dict]) -> str:
-    """The map key ("stage2/gradcam") for a variant from its runs' metrics/cam JSON documents."""
-    if not runs:
-        raise ValueError("no runs to choose a heatmap from")
-    votes = Counter(run["chosen"] for run in runs)
+def load_study(variant: str) -> dict:
+    """The heatmap study of ``variant`` (metrics/cam/<variant>/study.json); DataError if missing or malformed."""
+    path, rebuild = cam_study(variant), f"dvc repro heatmap_study@{variant}"
+    study = read_json(path, "heatmap study", rebuild, study_schema())
+    if study["chosen"] not in study["maps"]:
+        raise damaged(path, f"its chosen map {study['chosen']!r} is not among its maps", rebuild)
+    return study
 
-    def merit(key: str) -> tuple:
-        wins = sum(run["maps"][key]["wins_vs_random"] for run in runs if key in run["maps"])
-        return votes[key], wins, runs[0]["maps"][key]["resolution"][0]
 
-    return max(votes, key=merit)
+def load_variant_runs(variant: str, seeds: list[int], arrays: bool = True) -> tuple[dict, list[dict], list[dict]]:
+    """(study, the runs' summaries, their scores (empty without ``arrays``)) of ``variant`` over ``seeds``;
+    DataError if a run scored another map than the one its variant's study chose (the study changed since)."""
+    study = load_study(variant)
+    runs = [Run(variant, seed) for seed in seeds]
+    loaded = [load_run(run) for run in runs] if arrays else [(s, {}) for s in load_summaries(runs)]
+    for run, (summary, _) in zip(runs, loaded):
+        if summary["map"] != study["chosen"]:
+            raise damaged(run.cam_metrics, f"scores the map {summary['map']!r}, but the study "
+                                           f"{cam_study(variant)} chose {study['chosen']!r}",
+                          f"dvc repro heatmaps@{run.name}")
+    return study, [summary for summary, _ in loaded], [scores for _, scores in loaded]

@@ -1,5 +1,9 @@
 """Which heatmap to trust: every layer x method measured, sanity-checked, and the most faithful chosen by a rule.
 
+The study runs once per variant (stage heatmap_study@<variant>, on validation images); each run's
+heatmaps stage then measures only the chosen map on the test images (``measure`` with one layer
+and one method), so the choice is made apart from the images the variants are compared on.
+
 For one trained model, ``measure`` computes each method's maps (src/explain/methods.py) at each
 listed layer (src/explain/map_layers.py: the stages, 16x16 ... 2x2 in the ``cpu`` network, and
 their fusion), and scores every (layer, method) on each compared faithfulness metric against two
@@ -91,10 +95,12 @@ def _native_maps(explainer: CamExplainer, layers: list[str], images: np.ndarray,
 
 
 def measure(model: keras.Model, methods: list[str], layers: list[str], images: np.ndarray, probs: np.ndarray,
-            steps: int, batch_size: int, seed: int, implementation: str = "reference") -> list[MapResult]:
+            steps: int, batch_size: int, seed: int, implementation: str = "reference",
+            scored: list[str] | None = None) -> list[MapResult]:
     """Every (layer, method)'s maps of the predicted class, scored against the random and edge baselines.
 
-    ``implementation`` (``model.implementation``) picks how the maps are computed, not what they are.
+    ``scored`` limits the scoring to some of ``layers`` (the fusion is still formed from every listed
+    stage). ``implementation`` (``model.implementation``) picks how the maps are computed, not what they are.
     """
     predicted = probs.argmax(axis=1)
     size = images.shape[1:3]
@@ -110,7 +116,7 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
     for method in methods:
         natives, rates = _native_maps(cam_explainer(model, method, implementation), layers, images, predicted,
                                       batch_size, warm_up=True)
-        for layer in layers:
+        for layer in scored or layers:
             native = native_map(layer, natives)
             grid = native.shape[1:3]
             maps = input_map(layer, natives, size)
@@ -204,7 +210,16 @@ def choose(results: list[MapResult]) -> MapResult:
 
 def study_summary(variant: str, training_seed: int, results: list[MapResult], chosen: MapResult, images: int,
                   sanity_images: int) -> dict:
-    """A run's metrics/cam document: every map's summary, the check's threshold, the rule and the choice."""
+    """A variant's study document (metrics/cam/<variant>/study.json): every map's summary, the check's
+    threshold, the rule and the choice, on ``images`` validation images of one training seed's model."""
     return {"variant": variant, "training_seed": training_seed, "images": images, "sanity_images": sanity_images,
             "sanity_threshold": SANITY_THRESHOLD, "rule": choice_rule(), "chosen": chosen.key,
             "maps": {r.key: r.summary() for r in results}}
+
+
+def run_summary(variant: str, training_seed: int, result: MapResult, images: int) -> dict:
+    """A run's document (metrics/cam/<variant>/seed<N>.json): its variant's chosen map scored on ``images``
+    test images, against the same baselines (no randomisation check: the study ran it)."""
+    scores = {key: value for key, value in result.summary().items() if key != "sanity"}
+    return {"variant": variant, "training_seed": training_seed, "images": images, "map": result.key,
+            "maps": {result.key: scores}}

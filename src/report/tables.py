@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from src.explain.cam_results import load_run, variant_map
+from src.explain.cam_results import load_variant_runs
 from src.explain.faithfulness import BASELINES, compared_metrics
 from src.explain.results import load_predictions
 from src.explain.significance import beats, better_side
@@ -207,20 +207,24 @@ def mcnemar_label(methods: list[str]) -> str:
 
 @dataclass
 class HeatmapStudy:
-    """The heatmaps stages' results of every run: summaries, per-image scores, and each variant's map."""
+    """The heatmap stages' results: each variant's study (its layer x method table and chosen map) and every
+    run's scores of that map (summaries and per-image scores)."""
 
+    studies: dict[str, dict]
     summaries: dict[str, list[dict]]
     arrays: dict[str, list[dict]]
-    keys: dict[str, str]
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Each variant's map, as its study chose it."""
+        return {variant: study["chosen"] for variant, study in self.studies.items()}
 
     @classmethod
     def load(cls, variants: list[str], seeds: list[int]) -> "HeatmapStudy":
-        summaries, arrays = {}, {}
+        studies, summaries, arrays = {}, {}, {}
         for variant in variants:
-            loaded = [load_run(Run(variant, s)) for s in seeds]
-            summaries[variant] = [summary for summary, _ in loaded]
-            arrays[variant] = [scores for _, scores in loaded]
-        return cls(summaries, arrays, {v: variant_map(summaries[v]) for v in variants})
+            studies[variant], summaries[variant], arrays[variant] = load_variant_runs(variant, seeds)
+        return cls(studies, summaries, arrays)
 
     def mean(self, variant: str, metric: str) -> float:
         key = self.keys[variant]
@@ -262,10 +266,11 @@ def cam_verdicts(heatmaps: HeatmapStudy) -> list[str]:
     metrics = compared_metrics()
     lines = []
     for variant, summaries in heatmaps.summaries.items():
-        key = heatmaps.keys[variant]
-        chosen = ", ".join(f"seed {s['training_seed']}: {s['chosen']}" for s in summaries)
-        lines.append(f"- **{title(variant)}**: the rule chose {chosen}; the variant's map is **{key}** "
-                     f"({summaries[0]['maps'][key]['resolution'][0]}×{summaries[0]['maps'][key]['resolution'][1]}).")
+        key, study = heatmaps.keys[variant], heatmaps.studies[variant]
+        resolution = study["maps"][key]["resolution"]
+        lines.append(f"- **{title(variant)}**: the rule chose **{key}** ({resolution[0]}×{resolution[1]}) on "
+                     f"{study['images']} validation images of training seed {study['training_seed']}; on the "
+                     f"{summaries[0]['images']} test images of each run:")
         for name in BASELINES:
             per_run = []
             for summary in summaries:
@@ -517,22 +522,24 @@ def metrics_prose() -> list[str]:
 
 
 def cam_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
-    first = next(iter(heatmaps.summaries.values()))[0]
+    first = next(iter(heatmaps.studies.values()))
+    runs = next(iter(heatmaps.summaries.values()))[0]
     lines = ["## Heatmaps: which one to trust", "",
-             f"Every run's model, on the same {first['images']} test images (class-balanced), each explained for its "
-             "predicted class.",
+             "Chosen once per variant, on validation images: every layer × method scored on the model of one "
+             f"training seed and {first['images']} validation",
+             "images (class-balanced, each explained for its predicted class); then every run's model scored that "
+             f"map alone on the same {runs['images']} test images.",
              *metrics_prose(),
              "cascading randomisation from the classifier down to the stem on "
-             f"{first['sanity_images']} images; Spearman correlation",
+             f"{first['sanity_images']} of the validation images; Spearman correlation",
              "between the trained and the randomised model's maps once the top block is randomised "
              f"(⚑ = {first['sanity_threshold']} or",
              "more: the map does not depend enough on what the model learned).", "",
-             f"**Choice rule.** {first['rule']} A variant's map is the one chosen in most of its runs "
-             "(ties: more wins over its runs, then the finer map).", ""]
-    for variant, summaries in heatmaps.summaries.items():
-        summary = summaries[0]
-        lines += [f"### {title(variant)} (training seed {summary['training_seed']})", "",
-                  cam_table(summary).to_markdown(index=False, disable_numparse=True), ""]
+             f"**Choice rule.** {first['rule']}", ""]
+    for variant, study in heatmaps.studies.items():
+        lines += [f"### {title(variant)}: the study (training seed {study['training_seed']}, {study['images']} "
+                  "validation images)", "",
+                  cam_table(study).to_markdown(index=False, disable_numparse=True), ""]
     lines += cam_verdicts(heatmaps) + [""]
     return lines + between_variants_section(heatmaps, seed)
 

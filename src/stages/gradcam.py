@@ -1,12 +1,13 @@
-"""Stage gradcam: the heatmap figures, drawn with each variant's chosen map on its first training seed's model.
+"""Stage gradcam: the heatmap figures, drawn with each variant's chosen map on its study's model.
 
-A variant's map is the (layer, method) its heatmaps@<variant>-<seed> runs chose most often
-(src/explain/cam_results.py). On ``gradcam.per_class`` of the measured test images per class,
+A variant's map is the (layer, method) its heatmap_study@<variant> chose on validation images, on the
+model of training seed ``gradcam.study_seed`` (src/explain/cam_results.py). On ``gradcam.per_class`` of
+the measured test images per class,
 each explained for the model's predicted class:
 - plots/gradcam/heatmaps.png       each variant's map at its native resolution (drawn as blocks,
                                    no smoothing) next to the input, and CBAM's own spatial mask at
                                    the same stage;
-- plots/gradcam/randomization.png  the cascading randomisation curves of every (layer, method);
+- plots/gradcam/randomization.png  the studies' cascading randomisation curves of every (layer, method);
 - plots/gradcam/user/heatmaps.png  the same maps on ``gradcam.user_images`` (any size), if set;
 - plots/attention/se_excitation.png  SE's mean channel excitation per class at every stage.
 """
@@ -21,7 +22,7 @@ from src.config.params import load_params
 from src.data.prepared import load_split, load_stats
 from src.explain.attention_maps import cbam_spatial_masks
 from src.explain.cam import faithfulness_images, first_per_class
-from src.explain.cam_results import load_summaries, variant_map
+from src.explain.cam_results import load_variant_runs
 from src.explain.figures import map_stage, native_grid, randomization_figure, se_figure, user_grid, variant_natives
 from src.explain.results import load_predictions
 from src.models.io import load_variant
@@ -42,9 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     grid = measured[first_per_class(y_test[measured], cam["per_class"])]
     images, labels = x_test[grid], y_test[grid]
 
-    summaries = {v: load_summaries([Run(v, s) for s in seeds]) for v in variants}
-    keys = {v: variant_map(summaries[v]) for v in variants}
-    runs = {v: Run(v, seeds[0]) for v in variants}
+    # Every run's summary is read too: a figure is drawn only for a study whose runs all follow it.
+    studies = {v: load_variant_runs(v, seeds, arrays=False)[0] for v in variants}
+    keys = {v: studies[v]["chosen"] for v in variants}
+    runs = {v: Run(v, cam["study_seed"]) for v in variants}
     models = {v: load_variant(run.variant, run.seed, float32=True) for v, run in runs.items()}
     probs = {v: load_predictions(run, y_test)[0][grid] for v, run in runs.items()}
     natives = {v: variant_natives(models[v], keys[v], cam["layers"], images, probs[v].argmax(axis=1),
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             masks = {stage: next(m for name, m in cbam_spatial_masks(models["cbam"], images, native=True).items()
                                  if name.startswith(f"{stage}_"))}
         native_grid(out / "gradcam", keys, natives, images, labels, probs, classes, masks)
-        randomization_figure({v: summaries[v][0] for v in variants}, out / "gradcam" / "randomization.png")
+        randomization_figure(studies, out / "gradcam" / "randomization.png")
         if cam["user_images"]:
             user_grid(out / "gradcam", models, keys, cam["layers"], cam["user_images"], classes, cam["batch_size"])
         if "se" in models:
@@ -68,8 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         # Everything was built in the staging directory: a crash above leaves no output half-written.
         publish_all([(out / name, Path("plots") / name) for name in ("gradcam", "attention")])
     for variant, key in keys.items():
-        print(f"gradcam: {variant}: {key} (chosen in {sum(s['chosen'] == key for s in summaries[variant])} "
-              f"of {len(seeds)} runs)")
+        print(f"gradcam: {variant}: {key} (its study's choice, on the model of training seed {cam['study_seed']})")
 
 
 if __name__ == "__main__":

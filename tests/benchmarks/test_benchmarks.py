@@ -10,8 +10,9 @@ import math
 import pytest
 import yaml
 
-from benchmarks import attention, gradcam, peak, throughput
+from benchmarks import attention, gradcam, heatmap_cost, peak, throughput
 from src.config.params import train_size
+from src.core.errors import ParamsError
 from src.config.profile import build_profile
 from tests.conftest import ROOT, make_prepared, run_stage
 
@@ -99,6 +100,28 @@ def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, c
             assert row[6] == "1.00x"
 
 
+@pytest.mark.slow  # scores every map of a model twice and one map once
+def test_heatmap_cost_prices_a_run_as_its_share_of_the_study_plus_its_chosen_map(tmp_path, capsys):
+    params = build_profile("smoke")
+    params["train"]["variants"] = ["se"]
+    params["gradcam"].update(methods=["gradcam", "layercam"], layers=["stage1", "stage2", "fused"],
+                             faithfulness_per_class=2, selection_per_class=1, sanity_per_class=1, batch_size=8)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    heatmap_cost.main(["--params", str(path), "--seeds", "1", "4"])
+    output = capsys.readouterr().out
+    assert "2 methods x 3 layers, 20 test / 10 validation images" in output
+    row = _table(output)["se"]
+    assert row[0].startswith("untrained (") and row[0].removeprefix("untrained (").rstrip(")") in {
+        f"{layer}/{method}" for layer in ("stage1", "stage2", "fused") for method in ("gradcam", "layercam")}
+    every, study, chosen = (float(cell) for cell in row[1:4])
+    assert min(every, study, chosen) > 0
+    for seeds, cell in zip((1, 4), row[4:6]):
+        share, seconds = cell.split(" (")
+        assert float(seconds.removesuffix(" s)")) == pytest.approx((study + seeds * chosen) / seeds, abs=0.06)
+        assert float(share) == pytest.approx((study + seeds * chosen) / seeds / every, rel=0.05, abs=0.002)
+
+
 @pytest.mark.parametrize("vendor, family, flags, policy, unit, per_cycle", [
     ("GenuineIntel", "6", {"avx512f", "avx512_bf16", "amx_bf16", "fma"}, "mixed_bfloat16", "AMX-BF16", 1024),
     ("GenuineIntel", "6", {"avx512f", "avx512_bf16", "fma"}, "mixed_bfloat16", "AVX512-BF16", 128),
@@ -136,6 +159,25 @@ def test_time_to_accuracy_trains_each_budget_once_and_draws_the_curve(tmp_path, 
     time_to_accuracy.main(common + ["--epochs", "1", "2"])  # both budgets are in the results: nothing retrains
     assert len(recipe_search.finished_runs(results)) == 2
     assert "already in" in capsys.readouterr().out
+
+
+def test_the_curve_joins_runs_that_differ_in_epochs_only_whatever_their_names():
+    from benchmarks.time_to_accuracy import curve_table
+
+    def row(name: str, epochs: int, seed: int, accuracy: float, smoothing: float = 0.2) -> dict:
+        return {"name": name, "variant": "original", "seed": seed, "cpu": "CPU", "cores": 1, "epochs": epochs,
+                "train_minutes": 3.0 * epochs, "train_img_per_s": 250.0, "val_accuracy_tta": accuracy,
+                "settings": {"model": {"width": 32}, "train": {"epochs": epochs, "label_smoothing": smoothing}}}
+
+    rows = [row("levers", 3, 0, 0.70), row("levers-e5", 5, 0, 0.75), row("levers-e5", 5, 1, 0.77),
+            row("levers-e5-no-ls", 5, 0, 0.74, smoothing=0.1)]
+    table = curve_table(rows, ["levers", "levers-e5", "levers-e5-no-ls"])
+    assert table[["name", "epochs", "seeds"]].values.tolist() == [["levers", 3, 1], ["levers", 5, 2],
+                                                                 ["levers-e5-no-ls", 5, 1]]
+    assert table["val_accuracy"].tolist() == pytest.approx([0.70, 0.76, 0.74])
+    assert table["val_min"].tolist()[1] == 0.75 and table["val_max"].tolist()[1] == 0.77
+    with pytest.raises(ParamsError, match="no runs named other"):
+        curve_table(rows, ["other"])
 
 
 def test_recipe_search_names_a_bad_override(tmp_path):

@@ -25,10 +25,10 @@ from src.explain.cam import CamExplainer
 from src.explain.cam_results import load_run, run_arrays
 from src.explain.faithfulness import METRICS, Metric, MapProbe, faithfulness
 from src.explain.fast_cam import FastCamExplainer, cam_explainer
-from src.explain.heatmap_study import choice_rule, choose, measure, randomization, study_summary
+from src.explain.heatmap_study import choice_rule, choose, measure, randomization, run_summary, study_summary
 from src.explain.methods import CAM_METHODS, CamMethod
 from src.models.resnet import build_resnet
-from src.paths import Run
+from src.paths import Run, cam_study
 from src.report.tables import HeatmapStudy, between_variants, cam_section, cam_verdicts
 from tests.explain.test_cam import PATCH, bright_images, patch_model  # noqa: F401  (bright_images: a fixture)
 from tests.report.test_heatmap_tables import table_rows
@@ -122,9 +122,10 @@ def test_average_gain_by_hand(registered):
 
 @pytest.fixture(scope="module")
 def study(registered):
-    """The heatmaps stage's two outputs for an Original and an SE network, as that stage builds them."""
+    """The heatmap stages' outputs for an Original and an SE network, as they build them: the study (every map),
+    and a run's two files (the chosen map's scores; here on the same images)."""
     images = np.random.default_rng(2).uniform(0, 5, (6, 32, 32, 3)).astype(np.float32)  # logits near 10
-    summaries, arrays = {}, {}
+    studies, summaries, arrays = {}, {}, {}
     for variant, attention in (("original", None), ("se", "se")):
         keras.utils.set_random_seed(5)
         model = build_resnet(blocks=(1, 1), width=4, strides=(1, 2), attention=attention)
@@ -132,9 +133,11 @@ def study(registered):
         results = measure(model, ["gradcam", "xgradcam"], ["stage1", "stage2", "fused"], images, probs, steps=4,
                           batch_size=4, seed=0)
         randomization(model, results, np.arange(3), images, probs.argmax(axis=1), batch_size=4, seed=0)
-        summaries[variant] = study_summary(variant, 0, results, choose(results), len(images), 3)
-        arrays[variant] = run_arrays(results)
-    return summaries, arrays
+        chosen = choose(results)
+        studies[variant] = study_summary(variant, 0, results, chosen, len(images), 3)
+        summaries[variant] = run_summary(variant, 0, chosen, len(images))
+        arrays[variant] = run_arrays([chosen])
+    return studies, summaries, arrays
 
 
 def test_the_study_scores_the_new_method_on_the_new_metric_against_both_baselines(study):
@@ -151,9 +154,13 @@ def test_the_study_scores_the_new_method_on_the_new_metric_against_both_baseline
     assert "over the six metrics" in summary["rule"]
 
 
-def write_run(variant: str, summary: dict, arrays: dict) -> Run:
-    """The heatmaps stage's two files of training seed 0 of ``variant``, in the working directory."""
+def write_run(variant: str, summary: dict, arrays: dict, study: dict | None = None) -> Run:
+    """The heatmaps stage's two files of training seed 0 of ``variant`` (and its study's), in the working
+    directory."""
     run = Run(variant, 0)
+    if study is not None:
+        cam_study(variant).parent.mkdir(parents=True, exist_ok=True)
+        cam_study(variant).write_text(json.dumps(study))
     run.cam_metrics.parent.mkdir(parents=True, exist_ok=True)
     run.cam_scores.parent.mkdir(parents=True, exist_ok=True)
     np.savez(run.cam_scores, **arrays)
@@ -163,12 +170,13 @@ def write_run(variant: str, summary: dict, arrays: dict) -> Run:
 
 def test_the_new_metric_is_part_of_what_a_run_must_have_written(study, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    summary, arrays = study[0]["original"], study[1]["original"]
+    summary, arrays = study[1]["original"], study[2]["original"]
     run = write_run("original", summary, arrays)
     _, loaded = load_run(run)
-    assert loaded["fused/xgradcam"]["per_image"]["average_gain"].shape == (6,)
+    key = summary["map"]
+    assert loaded[key]["per_image"]["average_gain"].shape == (6,)
     damaged = copy.deepcopy(summary)
-    del damaged["maps"]["fused/xgradcam"]["vs_edge"]["average_gain"]
+    del damaged["maps"][key]["vs_edge"]["average_gain"]
     write_run("original", damaged, arrays)
     with pytest.raises(DataError, match="average_gain"):
         load_run(run)
@@ -176,16 +184,16 @@ def test_the_new_metric_is_part_of_what_a_run_must_have_written(study, tmp_path,
 
 def test_the_report_tables_counts_and_describes_the_new_metric(study, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    summaries, arrays = study
+    studies, summaries, arrays = study
     for variant in summaries:
-        write_run(variant, summaries[variant], arrays[variant])
+        write_run(variant, summaries[variant], arrays[variant], studies[variant])
     heatmaps = HeatmapStudy.load(["original", "se"], [0])
     lines = cam_section(heatmaps, seed=0)
     text = "\n".join(lines)
-    rows = table_rows(text, "### Original (training seed 0)")
+    rows = table_rows(text, "### Original: the study (training seed 0, 6 validation images)")
     assert list(rows[0])[2:8] == ["deletion AUC ↓", "insertion AUC ↑", "Average Drop % ↓", "Increase in Conf. % ↑",
                                   "ROAD ↑", "Average Gain % ↑"]
-    maps = summaries["original"]["maps"]
+    maps = studies["original"]["maps"]
     for row in rows:
         scores = maps[row["map"].replace("**", "").removesuffix(" (chosen)")]
         gain = scores["vs_random"]["average_gain"]

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.core.errors import DataError
-from src.paths import Run
+from src.paths import Run, cam_study
 from tests.conftest import make_official_tarball, make_prepared, run_stage, snapshot, tiny_params
 
 pytestmark = pytest.mark.slow  # builds a tiny study, then 21 boundaries x 10 cases (minutes)
@@ -39,6 +39,7 @@ pytestmark = pytest.mark.slow  # builds a tiny study, then 21 boundaries x 10 ca
 RUN = Run("original", 0)
 OTHER = Run("se", 0)
 RUN_ARGS = ["--variant", RUN.variant, "--seed", str(RUN.seed)]
+STUDY = str(cam_study(RUN.variant))
 EXAMPLES = int(os.environ.get("ARTEFACT_FUZZ_EXAMPLES", 10))
 OUTCOMES: dict[str, Counter] = {}
 
@@ -61,15 +62,20 @@ def _boundaries() -> dict[str, Boundary]:
                                     "data/prepared/val.npz": "dvc repro preprocess",
                                     "data/prepared/stats.json": "dvc repro preprocess"},
         ("evaluate", run_stage_args): {**prepared, str(RUN.model()): f"dvc repro train@{RUN.name}"},
+        ("heatmap_study", ("--variant", RUN.variant)): {"data/prepared/val.npz": "dvc repro preprocess",
+                                                        str(RUN.model()): f"dvc repro train@{RUN.name}"},
         ("heatmaps", run_stage_args): {"data/prepared/test.npz": "dvc repro preprocess",
+                                       STUDY: f"dvc repro heatmap_study@{RUN.variant}",
                                        str(RUN.predictions): f"dvc repro evaluate@{RUN.name}",
                                        str(RUN.model()): f"dvc repro train@{RUN.name}"},
         ("gradcam", ()): {**prepared, str(RUN.cam_metrics): f"dvc repro heatmaps@{RUN.name}",
+                          STUDY: f"dvc repro heatmap_study@{RUN.variant}",
                           str(RUN.predictions): f"dvc repro evaluate@{RUN.name}",
                           str(RUN.model()): f"dvc repro train@{RUN.name}"},
         ("compare", ()): {str(RUN.train_metrics): f"dvc repro train@{RUN.name}",
                           str(RUN.test_metrics): f"dvc repro evaluate@{RUN.name}",
                           str(RUN.cam_metrics): f"dvc repro heatmaps@{RUN.name}",
+                          STUDY: f"dvc repro heatmap_study@{RUN.variant}",
                           str(RUN.cam_scores): f"dvc repro heatmaps@{RUN.name}",
                           str(RUN.predictions): f"dvc repro evaluate@{RUN.name}",
                           str(RUN.curve("time", "train_seconds")): f"dvc repro train@{RUN.name}"},
@@ -98,7 +104,7 @@ def fake_training_outputs(run: Run) -> None:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     """A whole tiny project whose every stage has run once (built once per module: models are never trained)."""
-    from src.stages import evaluate, heatmaps
+    from src.stages import evaluate, heatmap_study, heatmaps
     from src.models.io import save_model
     from src.models.resnet import build_variant
 
@@ -107,7 +113,8 @@ def pristine(tmp_path_factory) -> Path:
     params["train"].update(variants=[RUN.variant, OTHER.variant], seeds=[0])
     params["evaluate"].update(tta_flip=False, tta_shift=0)
     params["gradcam"].update(methods=["gradcam"], layers=["stage1", "stage2"], faithfulness_per_class=1,
-                             faithfulness_steps=4, sanity_per_class=1, per_class=1, batch_size=16)
+                             faithfulness_steps=4, sanity_per_class=1, selection_per_class=1, per_class=1,
+                             batch_size=16)
     with contextlib.chdir(root):
         Path("params.yaml").write_text(yaml.safe_dump(params))
         raw = Path("data/raw")
@@ -121,11 +128,14 @@ def pristine(tmp_path_factory) -> Path:
             save_model(build_variant(run.variant, params["model"]), run.model())
             fake_training_outputs(run)
             assert run_stage(evaluate.main, ["--variant", run.variant, "--seed", "0"])[0] == 0
+        code, stderr = run_stage(heatmap_study.main, ["--variant", RUN.variant])
+        assert code == 0, stderr
         code, stderr = run_stage(heatmaps.main, RUN_ARGS)
         assert code == 0, stderr
-        # The second run's heatmap study is the first's, relabelled: measuring it again would only cost time.
+        # The second variant's heatmap results are the first's, relabelled: measuring them again would only cost time.
         OTHER.cam_scores.parent.mkdir(parents=True)
         OTHER.cam_metrics.parent.mkdir(parents=True)
+        shutil.copyfile(STUDY, cam_study(OTHER.variant))
         shutil.copyfile(RUN.cam_scores, OTHER.cam_scores)
         summary = json.loads(RUN.cam_metrics.read_text()) | {"variant": OTHER.variant}
         OTHER.cam_metrics.write_text(json.dumps(summary))
@@ -239,7 +249,7 @@ def read_back(boundary: Boundary):
     """What the file's reader returns (in the project folder): the content the stage would work on."""
     from src.data.prepared import load_split, load_stats
     from src.data.sources import load_record
-    from src.explain.cam_results import load_run, load_summaries
+    from src.explain.cam_results import load_run, load_study, load_summaries
     from src.explain.results import load_predictions
     from src.models.io import load_variant
     from src.report.inputs import read_curve, read_test_metrics, read_train_metrics
@@ -256,6 +266,8 @@ def read_back(boundary: Boundary):
         return load_predictions(RUN)
     if file == str(RUN.cam_metrics):
         return load_summaries([RUN])
+    if file == STUDY:
+        return load_study(RUN.variant)
     if file == str(RUN.cam_scores):
         return load_run(RUN)
     if file == str(RUN.train_metrics):

@@ -48,7 +48,7 @@ def test_every_profile_is_valid(name):
                                                  r"it must be a non-empty list without repeats, drawn from: original"),
     ("gradcam.methods", ["ablationcam"], r"gradcam.methods = \['ablationcam'\] is invalid; .*gradcam\+\+, layercam"),
     ("gradcam.layers", ["stage9"], r"gradcam.layers = \['stage9'\] is invalid; .*stage8, fused"),
-    ("profile", "huge", r"profile = 'huge' is invalid; it must be one of: smoke, cpu, full, seed"),
+    ("profile", "huge", r"profile = 'huge' is invalid; it must be one of: smoke, cpu, short, long, full, seed"),
     ("model.width", 0, r"model.width = 0 is invalid; it must be an integer >= 1"),
     ("model.blocks", [3, 0, 6, 3], r"model.blocks = \[3, 0, 6, 3\] is invalid"),
     ("model.blocks", [], r"model.blocks = \[\] is invalid"),
@@ -84,7 +84,10 @@ def test_every_profile_is_valid(name):
     ("gradcam.layers", ["stage1", "stage5"], r"the network has 4 stages \(model.blocks\), so stage5 does not"),
     ("gradcam.layers", ["stage2", "fused"], r"'fused' combines the listed stages, so it needs at least two"),
     ("gradcam.sanity_per_class", 4, r"gradcam.sanity_per_class = 4 is invalid; it must not exceed "
-                                    r"gradcam.faithfulness_per_class = 3"),
+                                    r"gradcam.selection_per_class = 3"),
+    ("gradcam.selection_per_class", 8, r"gradcam.selection_per_class = 8 is invalid; the validation split has 7 "
+                                       r"images per class"),
+    ("gradcam.study_seed", 2, r"gradcam.study_seed = 2 is invalid; it must be one of train.seeds = \[0, 1\]"),
     ("train.seeds", [1, 1], r"train.seeds = \[1, 1\] is invalid; it must be a non-empty list of at most 100 different"),
     ("train.seeds", [], r"train.seeds = \[\] is invalid"),
     ("train.strategy", "tpu", r"train.strategy = 'tpu' is invalid; it must be one of: default, mirrored, multi_worker"),
@@ -161,8 +164,32 @@ def test_stage_cli_reports_bad_params_and_exits_2(tmp_path, good):
 
 def test_profiles_pick_the_implementation_and_leave_precision_to_the_machine():
     assert {name: build_profile(name)["model"]["implementation"] for name in PROFILES} == {
-        "smoke": "reference", "cpu": "fast", "full": "reference", "seed": "reference"}
+        "smoke": "reference", "cpu": "fast", "short": "fast", "long": "fast", "full": "reference", "seed": "reference"}
     assert {build_profile(name)["train"]["precision"] for name in PROFILES} == {"auto"}
+
+
+def test_the_regimes_extend_the_cpu_profile_and_differ_from_each_other_in_epochs_only():
+    cpu, short, long = (build_profile(name) for name in ("cpu", "short", "long"))
+    assert short["model"] == cpu["model"] and short["train"]["seeds"] == cpu["train"]["seeds"]
+    levers = {"label_smoothing": 0.2, "stem_whitening": True, "freeze_stem": True, "bn_bias_lr_multiplier": 32}
+    assert {key: short["train"][key] for key in levers} == levers and short["train"]["augment"]["alternate_flip"]
+    assert short["train"]["epochs"] < long["train"]["epochs"] < cpu["train"]["epochs"]
+    differing = {key for key in short["train"] if short["train"][key] != long["train"][key]}
+    assert differing == {"epochs"} and {k for k in short if short[k] != long[k]} == {"profile", "train"}
+
+
+def test_a_profile_that_extends_a_missing_or_circular_profile_is_named(tmp_path, monkeypatch):
+    from src.config import profile
+
+    monkeypatch.setattr(profile, "PROFILE_DIR", tmp_path)
+    (tmp_path / "base.yaml").write_text((ROOT / "src/config/profiles/base.yaml").read_text())
+    (tmp_path / "short.yaml").write_text("extends: long\n")
+    (tmp_path / "long.yaml").write_text("extends: short\n")
+    (tmp_path / "cpu.yaml").write_text("extends: nightly\n")
+    with pytest.raises(ParamsError, match=r"profile 'short' extends itself through short -> long -> short"):
+        build_profile("short")
+    with pytest.raises(ParamsError, match=r"unknown profile 'nightly'; allowed: smoke, cpu"):
+        build_profile("cpu")
 
 
 def test_every_registered_variant_has_attention_settings():

@@ -1,8 +1,9 @@
-"""The report's heatmap part on a small hand-made study: every run's layer x method table, the verdicts
+"""The report's heatmap part on a small hand-made study: each variant's layer x method table, the verdicts
 against the baselines, and the variants' maps compared over seeds and images.
 
-The inputs are what the heatmaps stages write (metrics/cam summaries, data/cam per-image scores), built
-by hand so that each number the report prints can be worked out here; the tables are read cell by cell.
+The inputs are what the heatmap stages write (metrics/cam studies and run summaries, data/cam per-image
+scores), built by hand so that each number the report prints can be worked out here; the tables are read
+cell by cell.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ LOWER_IS_BETTER = {"deletion_auc": True, "insertion_auc": False, "average_drop":
 LABELS = {"deletion_auc": "deletion AUC ↓", "insertion_auc": "insertion AUC ↑", "average_drop": "Average Drop % ↓",
           "increase_in_confidence": "Increase in Conf. % ↑", "road": "ROAD ↑"}
 IMAGES = 40
+SELECTION_IMAGES = 300
 MAPS = {"stage1/gradcam": 16, "stage2/layercam": 8, "fused/layercam": 16}  # key -> native resolution
 
 
@@ -60,7 +62,8 @@ def means(shift: float = 0.0) -> dict:
 EVERY = set(LOWER_IS_BETTER)
 
 
-def run_summary(variant: str, seed: int, chosen: str, fused_random_wins: set[str] = EVERY) -> dict:
+def study_summary(variant: str, seed: int, chosen: str, fused_random_wins: set[str] = EVERY) -> dict:
+    """A variant's metrics/cam study: every map, and the one the rule chose."""
     maps = {
         "stage1/gradcam": map_summary("stage1/gradcam", means(), {"deletion_auc", "average_drop", "road"},
                                       {"insertion_auc"}, 0.12, 626.4),
@@ -68,8 +71,15 @@ def run_summary(variant: str, seed: int, chosen: str, fused_random_wins: set[str
         "fused/layercam": map_summary("fused/layercam", means(0.02 + 0.01 * seed), fused_random_wins,
                                       {"deletion_auc", "road"}, 0.43, 1087.0),
     }
-    return {"variant": variant, "training_seed": seed, "images": IMAGES, "sanity_images": 20, "sanity_threshold": 0.5,
-            "rule": "The rule as the heatmaps stage stated it.", "chosen": chosen, "maps": maps}
+    return {"variant": variant, "training_seed": seed, "images": SELECTION_IMAGES, "sanity_images": 20,
+            "sanity_threshold": 0.5, "rule": "The rule as the heatmap study stated it.", "chosen": chosen, "maps": maps}
+
+
+def run_summary(variant: str, seed: int, key: str, fused_random_wins: set[str] = EVERY) -> dict:
+    """A run's metrics/cam summary: its variant's map scored on the test images, without the check."""
+    scores = study_summary(variant, seed, key, fused_random_wins)["maps"][key]
+    return {"variant": variant, "training_seed": seed, "images": IMAGES, "map": key,
+            "maps": {key: {k: v for k, v in scores.items() if k != "sanity"}}}
 
 
 def run_arrays(offsets: dict[str, float], seed: int) -> dict:
@@ -83,17 +93,18 @@ def run_arrays(offsets: dict[str, float], seed: int) -> dict:
     return {key: {"per_image": per_image, "curve": curves} for key in MAPS}
 
 
+KEYS = {"original": "stage1/gradcam", "se": "stage1/gradcam", "cbam": "fused/layercam"}
+
+
 def heatmap_study(offsets: dict[str, dict[str, float]] | None = None, seeds: int = 2) -> HeatmapStudy:
-    """Original, SE and CBAM over ``seeds`` seeds; CBAM's map is fused/layercam on seed 0 and 1 (the
-    majority), stage1/gradcam on seed 2; the others' is stage1/gradcam on every seed."""
+    """Original, SE and CBAM over ``seeds`` seeds; CBAM's study chose fused/layercam, the others' stage1/gradcam.
+    On seed 1 the fused map beats random on three metrics only."""
     offsets = offsets or {}
-    chosen = {"original": ["stage1/gradcam"] * seeds, "se": ["stage1/gradcam"] * seeds,
-              "cbam": ["fused/layercam", "fused/layercam", "stage1/gradcam"][:seeds]}
-    summaries = {v: [run_summary(v, s, chosen[v][s], {"deletion_auc", "insertion_auc", "road"} if s == 1 else EVERY)
-                     for s in range(seeds)] for v in chosen}
-    arrays = {v: [run_arrays(offsets.get(v, {}), 10 * i + s) for s in range(seeds)] for i, v in enumerate(chosen)}
-    keys = {"original": "stage1/gradcam", "se": "stage1/gradcam", "cbam": "fused/layercam"}
-    return HeatmapStudy(summaries, arrays, keys)
+    studies = {v: study_summary(v, 0, key) for v, key in KEYS.items()}
+    summaries = {v: [run_summary(v, s, key, {"deletion_auc", "insertion_auc", "road"} if s == 1 else EVERY)
+                     for s in range(seeds)] for v, key in KEYS.items()}
+    arrays = {v: [run_arrays(offsets.get(v, {}), 10 * i + s) for s in range(seeds)] for i, v in enumerate(KEYS)}
+    return HeatmapStudy(studies, summaries, arrays)
 
 
 def table_rows(markdown: str, heading: str | None = None) -> list[dict[str, str]]:
@@ -116,7 +127,7 @@ def by_map(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 
 
 def test_cam_table_shows_each_metric_with_its_difference_from_random_and_counts_wins_by_direction():
-    summary = run_summary("cbam", 0, "fused/layercam")
+    summary = study_summary("cbam", 0, "fused/layercam")
     fused = summary["maps"]["fused/layercam"]
     fused.update(deletion_auc=0.3172, average_drop=34.12)
     fused["vs_random"]["deletion_auc"] = interval(-0.0591, -0.0743, -0.0431)
@@ -143,7 +154,7 @@ def test_cam_table_shows_each_metric_with_its_difference_from_random_and_counts_
 
 
 def test_an_edge_interval_on_the_worse_side_is_not_a_win():
-    summary = run_summary("se", 0, "stage1/gradcam")
+    summary = study_summary("se", 0, "stage1/gradcam")
     edge = summary["maps"]["stage1/gradcam"]["vs_edge"]
     edge["deletion_auc"] = interval(0.05, 0.02, 0.08)    # higher deletion AUC than the edges: worse
     edge["insertion_auc"] = interval(-0.05, -0.08, -0.02)  # lower insertion AUC than the edges: worse
@@ -152,24 +163,24 @@ def test_an_edge_interval_on_the_worse_side_is_not_a_win():
     assert rows["**stage1/gradcam** (chosen)"]["beats random / edge"] == "3/5, 1/5"
 
 
-def test_verdicts_name_each_runs_choice_the_variants_map_and_the_metrics_it_beats_each_baseline_on():
+def test_verdicts_name_the_studys_choice_and_per_run_the_metrics_it_beats_each_baseline_on():
     lines = cam_verdicts(heatmap_study(seeds=3))
     cbam = lines[lines.index(next(line for line in lines if line.startswith("- **CBAM**"))):][:3]
-    assert cbam[0] == ("- **CBAM**: the rule chose seed 0: fused/layercam, seed 1: fused/layercam, "
-                       "seed 2: stage1/gradcam; the variant's map is **fused/layercam** (16×16).")
+    assert cbam[0] == ("- **CBAM**: the rule chose **fused/layercam** (16×16) on 300 validation images of training "
+                       "seed 0; on the 40 test images of each run:")
     # Seed 1 beats random on three metrics, named by their column labels; all five or none are not listed.
     assert cbam[1] == ("  - vs random: beats it on seed 0: 5/5; seed 1: 3/5 (deletion AUC ↓, insertion AUC ↑, ROAD ↑); "
                        "seed 2: 5/5.")
     assert cbam[2] == "  - vs edge: beats it on seed 0: 2/5 (deletion AUC ↓, ROAD ↑); seed 1: 2/5 (deletion AUC ↓, " \
                       "ROAD ↑); seed 2: 2/5 (deletion AUC ↓, ROAD ↑)."
     original = lines[:3]
-    assert original[0].startswith("- **Original**: the rule chose seed 0: stage1/gradcam, seed 1: stage1/gradcam")
-    assert original[0].endswith("the variant's map is **stage1/gradcam** (16×16).")
+    assert original[0].startswith("- **Original**: the rule chose **stage1/gradcam** (16×16) on 300 validation")
     assert original[1] == ("  - vs random: beats it on seed 0: 3/5 (deletion AUC ↓, Average Drop % ↓, ROAD ↑); "
                            "seed 1: 3/5 (deletion AUC ↓, Average Drop % ↓, ROAD ↑); seed 2: 3/5 (deletion AUC ↓, "
                            "Average Drop % ↓, ROAD ↑).")
     zero = run_summary("se", 0, "stage2/layercam")
-    lines = cam_verdicts(HeatmapStudy({"se": [zero]}, {"se": [run_arrays({}, 0)]}, {"se": "stage2/layercam"}))
+    lines = cam_verdicts(HeatmapStudy({"se": study_summary("se", 0, "stage2/layercam")}, {"se": [zero]},
+                                      {"se": [run_arrays({}, 0)]}))
     assert lines[1:] == ["  - vs random: beats it on seed 0: 0/5.", "  - vs edge: beats it on seed 0: 0/5."]
 
 
@@ -224,18 +235,18 @@ def test_no_difference_between_variants_is_said_and_one_variant_has_no_section()
     assert lines[-2] == ("- Better by the adjusted interval: no evidence that any variant's heatmap is more "
                          "faithful than another's on any metric.")
     study = heatmap_study()
-    alone = HeatmapStudy({"se": study.summaries["se"]}, {"se": study.arrays["se"]}, {"se": "stage1/gradcam"})
+    alone = HeatmapStudy({"se": study.studies["se"]}, {"se": study.summaries["se"]}, {"se": study.arrays["se"]})
     assert between_variants_section(alone, seed=0) == []
     assert "### Which variant's heatmap is more faithful?" not in "\n".join(cam_section(alone, seed=0))
 
 
-def test_cam_section_states_the_images_the_check_and_the_rule_and_tables_every_variants_first_run():
+def test_cam_section_states_the_images_the_check_and_the_rule_and_tables_every_variants_study():
     lines = cam_section(heatmap_study(), seed=0)
     text = "\n".join(lines)
     assert lines[0] == "## Heatmaps: which one to trust"
-    assert "on the same 40 test images (class-balanced)" in text
-    assert "the stem on 20 images; Spearman correlation" in text and "(⚑ = 0.5 or" in text
-    assert "**Choice rule.** The rule as the heatmaps stage stated it. A variant's map is the one chosen" in text
+    assert "training seed and 300 validation" in text and "map alone on the same 40 test images." in text
+    assert "the stem on 20 of the validation images; Spearman correlation" in text and "(⚑ = 0.5 or" in text
+    assert "**Choice rule.** The rule as the heatmap study stated it." in text
     paragraph = " ".join(lines[2:lines.index("", 2)])
     assert ("Metrics: deletion/insertion AUC of the target probability as pixels are removed/inserted "
             "most-important-first (mean-colour fill); Average Drop and Increase in Confidence on the image "
@@ -243,7 +254,7 @@ def test_cam_section_states_the_images_the_check_and_the_rule_and_tables_every_v
     assert "for Average Drop and Increase in Confidence each is rescaled to the map's mean (its mass)." in paragraph
     columns = ["map", "native", *LABELS.values(), "beats random / edge", "Spearman, top block randomised", "img/s"]
     for variant, chosen in (("Original", "stage1/gradcam"), ("SE", "stage1/gradcam"), ("CBAM", "fused/layercam")):
-        rows = table_rows(text, f"### {variant} (training seed 0)")
+        rows = table_rows(text, f"### {variant}: the study (training seed 0, 300 validation images)")
         assert list(rows[0]) == columns
         assert [row["map"] for row in rows] == [f"**{key}** (chosen)" if key == chosen else key for key in MAPS]
 
