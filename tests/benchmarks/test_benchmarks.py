@@ -180,6 +180,33 @@ def test_the_curve_joins_runs_that_differ_in_epochs_only_whatever_their_names():
         curve_table(rows, ["other"])
 
 
+def test_the_ablation_table_pairs_runs_by_seed_and_names_what_each_leaves_out():
+    from benchmarks.ablation import ablation_table, markdown
+
+    def row(name: str, seed: int, accuracy: float, overrides: list[str], smoothing: float) -> dict:
+        return {"name": name, "seed": seed, "cpu": "CPU", "val_accuracy_tta": accuracy, "overrides": overrides,
+                "settings": {"train": {"label_smoothing": smoothing, "epochs": 5}}}
+
+    full = ["train.epochs=5", "train.label_smoothing=0.2"]
+    rows = [row("full", 0, 0.760, full, 0.2), row("full", 1, 0.764, full, 0.2), row("full", 2, 0.800, full, 0.2),
+            row("no-ls", 0, 0.750, full[:1], 0.1), row("no-ls", 1, 0.750, full[:1], 0.1),
+            row("lr", 0, 0.761, full + ["train.lr=0.6"], 0.2), row("lr", 1, 0.767, full + ["train.lr=0.6"], 0.2)]
+    table = ablation_table(rows, "full", ["no-ls", "lr"])
+    no_ls, lr = table.to_dict("records")
+    # Seed 2 has no ablation run: only seeds 0 and 1 are compared, paired.
+    assert no_ls["seeds"] == 2 and no_ls["full recipe"] == pytest.approx(0.762)
+    assert no_ls["difference"] == pytest.approx(-0.012) and no_ls["ci_low"] < -0.012 < no_ls["ci_high"]
+    assert no_ls["leaves out"] == "train.label_smoothing=0.2" and no_ls["instead"] == "train.label_smoothing=0.1"
+    assert lr["leaves out"] == "(nothing)" and lr["instead"] == "train.lr=0.6"
+    # Differences of -0.010 and -0.014: t = -6 on 1 df; Holm doubles the smaller p of the two.
+    assert no_ls["p"] == pytest.approx(0.1051, abs=2e-4)
+    assert no_ls["p_holm"] == pytest.approx(min(1.0, 2 * min(no_ls["p"], lr["p"])))
+    text = markdown(table)
+    assert "-1.20 [" in text and "train.label_smoothing=0.1" in text
+    with pytest.raises(ParamsError, match="no runs named 'none'"):
+        ablation_table(rows, "full", ["none"])
+
+
 def test_recipe_search_names_a_bad_override(tmp_path):
     from benchmarks import recipe_search
 
