@@ -231,7 +231,8 @@ class HeatmapStudy:
         return float(np.mean([s["maps"][key][metric] for s in self.summaries[variant]]))
 
     def curves(self, variant: str) -> pd.DataFrame:
-        """The variant's map's mean deletion/insertion curves (and its baselines') on its first seed's model."""
+        """The variant's map's mean deletion/insertion curves (and its baselines') on the model of its first
+        listed training seed."""
         curves = self.arrays[variant][0][self.keys[variant]]["curve"]
         steps = len(curves["deletion"]) - 1
         return pd.DataFrame({"fraction": np.linspace(0, 1, steps + 1), **{k: v.round(6) for k, v in curves.items()}})
@@ -243,7 +244,7 @@ def _with_ci(value: float, versus: dict, fmt: str) -> str:
 
 
 def cam_table(summary: dict) -> pd.DataFrame:
-    """Every (layer, method) of one run: each metric with Δ vs the random baseline and its 95% CI."""
+    """Every (layer, method) of one variant's study: each metric with Δ vs the random baseline and its 95% CI."""
     metrics = compared_metrics()
     rows = []
     for key, m in summary["maps"].items():
