@@ -30,6 +30,10 @@ def _by_seed(rows: list[dict], name: str, cpu: str | None) -> tuple[dict[int, fl
     found = [r for r in rows if r["name"] == name and (cpu is None or r["cpu"] == cpu)]
     if not found:
         raise ParamsError(f"no runs named {name!r}" + (f" on {cpu!r}" if cpu else "") + " in the results")
+    seeds = [r["seed"] for r in found]
+    if len(set(seeds)) < len(seeds):
+        raise ParamsError(f"{name!r} has several runs of one training seed (on {', '.join(sorted({r['cpu'] for r in found}))}); "
+                          "pick one CPU's runs with --cpu")
     return {r["seed"]: r[METRIC] for r in found}, found[0]
 
 

@@ -1,6 +1,6 @@
 """What the heatmap stages cost per run: the layer x method study once per variant, the chosen map on every run.
 
-    python -m benchmarks.heatmap_cost [--params params.yaml] [--variants cbam] [--seeds 5 20] [--repeats 1]
+    python -m benchmarks.heatmap_cost [--params params.yaml] [--variants cbam] [--study-sizes 5 20] [--repeats 1]
 
 Times, on this CPU and with the params' gradcam settings, the work each heatmap stage does:
 - ``every map, each run``: every layer x method scored on ``faithfulness_per_class`` images per class,
@@ -25,6 +25,7 @@ from src.explain.heatmap_study import choose, measure, randomization
 from src.explain.map_layers import FUSED
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
+from src.models.variants import VARIANTS
 
 CLASSES = 10
 
@@ -58,13 +59,14 @@ def chosen_map(model, cam: dict, key: str, images: np.ndarray, seed: int, implem
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--variants", nargs="+", help="default: the params' train.variants")
-    parser.add_argument("--seeds", type=positive_int, nargs="+", help="study sizes to cost (default: the params')")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="default: the params' train.variants")
+    parser.add_argument("--study-sizes", type=positive_int, nargs="+",
+                        help="training seeds per variant to share the study among (default: the params' train.seeds)")
     parser.add_argument("--repeats", type=positive_int, default=1, help="timings per task; the median is shown")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     cam, seed, implementation = params["gradcam"], params["seed"], params["model"]["implementation"]
-    sizes = args.seeds or [len(params["train"]["seeds"])]
+    sizes = args.study_sizes or [len(params["train"]["seeds"])]
     comparison, selection = _images(cam["faithfulness_per_class"], 1), _images(cam["selection_per_class"], 2)
     print(f"\nprofile {params['profile']}, {len(cam['methods'])} methods x {len(cam['layers'])} layers, "
           f"{len(comparison)} test / {len(selection)} validation images, {implementation} implementation; "

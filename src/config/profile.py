@@ -43,7 +43,8 @@ def deep_merge(base: dict, override: dict, path: str = "") -> dict:
 def merged_profile(name: str, seen: tuple[str, ...] = ()) -> dict:
     """base.yaml with profile ``name`` merged in, after the profile it ``extends`` (unvalidated)."""
     if name not in PROFILES:
-        raise ParamsError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+        named_by = f" (src/config/profiles/{seen[-1]}.yaml extends it)" if seen else ""
+        raise ParamsError(f"unknown profile {name!r}{named_by}; allowed: {', '.join(PROFILES)}")
     if name in seen:
         raise ParamsError(f"profile {name!r} extends itself through {' -> '.join((*seen, name))}")
     overlay = yaml.safe_load((PROFILE_DIR / f"{name}.yaml").read_text()) or {}

@@ -12,6 +12,8 @@ import numpy as np
 
 from src.core.artefacts import ArraySpec, Each, ListOf, damaged, read_json, read_npz
 from src.explain.faithfulness import compared_metrics
+from src.explain.map_layers import MAP_LAYERS
+from src.explain.methods import CAM_METHODS
 from src.paths import Run, cam_study
 
 SEPARATOR = "|"  # npz keys: "<layer>/<method>|<kind>|<name>"
@@ -106,6 +108,10 @@ def load_study(variant: str) -> dict:
     """The heatmap study of ``variant`` (metrics/cam/<variant>/study.json); DataError if missing or malformed."""
     path, rebuild = cam_study(variant), f"dvc repro heatmap_study@{variant}"
     study = read_json(path, "heatmap study", rebuild, study_schema())
+    layer, _, method = study["chosen"].partition("/")
+    if layer not in MAP_LAYERS or method not in CAM_METHODS:
+        raise damaged(path, f"its chosen map {study['chosen']!r} is not <layer>/<method> of the known layers "
+                            f"({', '.join(MAP_LAYERS)}) and methods ({', '.join(CAM_METHODS)})", rebuild)
     if study["chosen"] not in study["maps"]:
         raise damaged(path, f"its chosen map {study['chosen']!r} is not among its maps", rebuild)
     return study

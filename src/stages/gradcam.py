@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         randomization_figure(studies, out / "gradcam" / "randomization.png")
         if cam["user_images"]:
             user_grid(out / "gradcam", models, keys, cam["layers"], cam["user_images"], classes, cam["batch_size"])
-        if "se" in models:
-            idx = measured[first_per_class(y_test[measured], cam["sanity_per_class"])]
-            se_figure(models["se"], x_test[idx], y_test[idx], classes, out / "attention" / "se_excitation.png")
+        if "se" in models:  # one forward pass: every measured test image
+            se_figure(models["se"], x_test[measured], y_test[measured], classes,
+                      out / "attention" / "se_excitation.png")
         # Everything was built in the staging directory: a crash above leaves no output half-written.
         publish_all([(out / name, Path("plots") / name) for name in ("gradcam", "attention")])
     for variant, key in keys.items():

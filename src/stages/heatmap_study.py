@@ -4,7 +4,7 @@
 
 On the model of training seed ``gradcam.study_seed`` and ``gradcam.selection_per_class``
 validation images per class (never the test images the runs are compared on), each explained
-for the model's predicted class:
+for the class the run predicts (as the evaluate stage predicts, with its test-time views):
 - every (layer, method) of ``gradcam.layers`` x ``gradcam.methods`` (stage outputs and their
   fusion, src/explain/map_layers.py; the methods of src/explain/methods.py) scored on every
   faithfulness metric of src/explain/faithfulness.py against a random baseline at the map's
@@ -20,6 +20,7 @@ from src.core.atomic import write_json
 from src.core.errors import stage_main
 from src.config.params import load_params, run_stage_arguments
 from src.data.prepared import load_split
+from src.evaluation import predict, tta_views
 from src.explain.cam import first_per_class, selection_images
 from src.explain.faithfulness import compared_metrics
 from src.explain.heatmap_study import choose, measure, randomization, study_summary
@@ -35,8 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     x_val, y_val = load_split(args.prepared, "val")
     idx = selection_images(y_val, cam["selection_per_class"], seed)
     images, labels = x_val[idx], y_val[idx]
+    # Each image is explained for the class the run predicts as the evaluate stage predicts (its precision,
+    # its test-time views), as every heatmaps@ run does on the test images.
+    evaluate = params["evaluate"]
+    probs, _ = predict(load_variant(args.variant, training_seed), images, evaluate["batch_size"],
+                       tta_views(evaluate["tta_flip"], evaluate["tta_shift"]))
     model = load_variant(args.variant, training_seed, float32=True)
-    probs = model.predict(images, batch_size=cam["batch_size"], verbose=0)
 
     implementation = params["model"]["implementation"]
     results = measure(model, cam["methods"], cam["layers"], images, probs, cam["faithfulness_steps"],

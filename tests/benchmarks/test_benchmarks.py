@@ -108,7 +108,7 @@ def test_heatmap_cost_prices_a_run_as_its_share_of_the_study_plus_its_chosen_map
                              faithfulness_per_class=2, selection_per_class=1, sanity_per_class=1, batch_size=8)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    heatmap_cost.main(["--params", str(path), "--seeds", "1", "4"])
+    heatmap_cost.main(["--params", str(path), "--study-sizes", "1", "4"])
     output = capsys.readouterr().out
     assert "2 methods x 3 layers, 20 test / 10 validation images" in output
     row = _table(output)["se"]
@@ -205,6 +205,10 @@ def test_the_ablation_table_pairs_runs_by_seed_and_names_what_each_leaves_out():
     assert "-1.20 [" in text and "train.label_smoothing=0.1" in text
     with pytest.raises(ParamsError, match="no runs named 'none'"):
         ablation_table(rows, "full", ["none"])
+    again = row("no-ls", 0, 0.7, full[:1], 0.1) | {"cpu": "Other CPU"}
+    with pytest.raises(ParamsError, match=r"'no-ls' has several runs of one training seed \(on CPU, Other CPU\)"):
+        ablation_table(rows + [again], "full", ["no-ls"])
+    assert ablation_table(rows + [again], "full", ["no-ls"], cpu="CPU")["seeds"].tolist() == [2]
 
 
 def test_recipe_search_names_a_bad_override(tmp_path):

@@ -71,6 +71,11 @@ def test_a_run_scored_with_another_map_than_its_variants_study_chose_is_refused(
     with pytest.raises(DataError, match=r"its chosen map 'fused/gradcam' is not among its maps; run "
                                         r"`dvc repro heatmap_study@se`"):
         load_study("se")
+    for chosen in ("fused", "stage2/nocam", "/gradcam"):
+        cam_study("se").write_text(json.dumps(study | {"chosen": chosen}))
+        with pytest.raises(DataError, match=rf"its chosen map '{chosen}' is not <layer>/<method> of the known "
+                                            r"layers \(stage1, .*\); run `dvc repro heatmap_study@se`"):
+            load_study("se")
     cam_study("se").write_text(json.dumps(study))
     Run("se", 0).cam_metrics.write_text(json.dumps({"training_seed": 0, "images": 2, "map": "stage2/gradcam",
                                                     "maps": {"stage1/gradcam": scores, "stage2/gradcam": scores}}))

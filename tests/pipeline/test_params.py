@@ -188,7 +188,8 @@ def test_a_profile_that_extends_a_missing_or_circular_profile_is_named(tmp_path,
     (tmp_path / "cpu.yaml").write_text("extends: nightly\n")
     with pytest.raises(ParamsError, match=r"profile 'short' extends itself through short -> long -> short"):
         build_profile("short")
-    with pytest.raises(ParamsError, match=r"unknown profile 'nightly'; allowed: smoke, cpu"):
+    with pytest.raises(ParamsError, match=r"unknown profile 'nightly' \(src/config/profiles/cpu.yaml extends it\); "
+                                        r"allowed: smoke, cpu"):
         build_profile("cpu")
 
 
