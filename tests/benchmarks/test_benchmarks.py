@@ -118,7 +118,8 @@ def test_heatmap_cost_prices_a_run_as_its_share_of_the_study_plus_its_chosen_map
     assert min(every, study, chosen) > 0
     for seeds, cell in zip((1, 4), row[4:6]):
         share, seconds = cell.split(" (")
-        assert float(seconds.removesuffix(" s)")) == pytest.approx((study + seeds * chosen) / seeds, abs=0.06)
+        # Each printed figure is rounded to 0.1 s, so the sum recomputed from them may be 0.1 s off.
+        assert float(seconds.removesuffix(" s)")) == pytest.approx((study + seeds * chosen) / seeds, abs=0.11)
         assert float(share) == pytest.approx((study + seeds * chosen) / seeds / every, rel=0.05, abs=0.002)
 
 
