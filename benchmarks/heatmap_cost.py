@@ -21,8 +21,7 @@ import numpy as np
 from benchmarks.args import positive_int
 from src.core.errors import stage_main
 from src.config.params import load_params
-from src.explain.heatmap_study import choose, measure, randomization
-from src.explain.map_layers import FUSED
+from src.explain.heatmap_study import choose, measure, measure_map, randomization
 from src.models.io import load_variant, model_path
 from src.models.resnet import build_variant
 from src.models.variants import VARIANTS
@@ -47,11 +46,10 @@ def every_map(model, cam: dict, images: np.ndarray, seed: int, implementation: s
 
 def chosen_map(model, cam: dict, key: str, images: np.ndarray, seed: int, implementation: str) -> float:
     """Seconds to score the one map ``key`` on ``images``, as a heatmaps@ run does."""
-    layer, method = key.split("/")
     start = time.perf_counter()
     probs = model.predict(images, batch_size=cam["batch_size"], verbose=0)
-    measure(model, [method], cam["layers"] if layer == FUSED else [layer], images, probs, cam["faithfulness_steps"],
-            cam["batch_size"], seed, implementation, scored=[layer])
+    measure_map(model, key, cam["layers"], images, probs, cam["faithfulness_steps"], cam["batch_size"], seed,
+                implementation)
     return time.perf_counter() - start
 
 

@@ -25,7 +25,7 @@ from src.explain.faithfulness import BASELINES, compared_metrics, edge_maps, fai
     order_scores, random_maps
 from src.explain.fast_cam import cam_explainer
 from src.explain.layer_maps import input_map, native_map
-from src.explain.map_layers import resolution_stage, seconds_per_layer, stages_of
+from src.explain.map_layers import FUSED, resolution_stage, seconds_per_layer, stages_of
 from src.explain.significance import beats
 from src.stats.images import paired_difference
 
@@ -137,6 +137,18 @@ def measure(model: keras.Model, methods: list[str], layers: list[str], images: n
                     for metric in metrics}
             results.append(result)
     return results
+
+
+def measure_map(model: keras.Model, key: str, layers: list[str], images: np.ndarray, probs: np.ndarray,
+                steps: int, batch_size: int, seed: int, implementation: str = "reference") -> MapResult:
+    """The one map ``key`` (``<layer>/<method>``) scored as :func:`measure` scores it among all maps.
+
+    The fusion is formed from every one of ``layers``, as in the study; a stage's map needs that stage only.
+    """
+    layer, method = key.split("/")
+    [result] = measure(model, [method], layers if layer == FUSED else [layer], images, probs, steps, batch_size,
+                       seed, implementation, scored=[layer])
+    return result
 
 
 def randomization_steps(model: keras.Model) -> list[tuple[str, list[str]]]:

@@ -20,8 +20,7 @@ from src.data.prepared import load_split
 from src.explain.cam import faithfulness_images
 from src.explain.cam_results import load_study, run_arrays
 from src.explain.faithfulness import compared_metrics
-from src.explain.heatmap_study import measure, run_summary
-from src.explain.map_layers import FUSED
+from src.explain.heatmap_study import measure_map, run_summary
 from src.explain.results import load_predictions
 from src.models.io import load_variant
 from src.paths import PREPARED_DIR, Run
@@ -32,16 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params, run = load_params(args.params), Run(args.variant, args.seed)
     cam, seed = params["gradcam"], params["seed"]
-    layer, method = load_study(run.variant)["chosen"].split("/")
+    key = load_study(run.variant)["chosen"]
     x_test, y_test = load_split(args.prepared, "test")
     idx = faithfulness_images(y_test, cam["faithfulness_per_class"], seed)
     probs = load_predictions(run, y_test)[0][idx]
     model = load_variant(run.variant, run.seed, float32=True)
 
-    # The fusion is formed from every listed stage, as in the study; a stage's map needs that stage only.
-    layers = cam["layers"] if layer == FUSED else [layer]
-    [result] = measure(model, [method], layers, x_test[idx], probs, cam["faithfulness_steps"], cam["batch_size"],
-                       seed, params["model"]["implementation"], scored=[layer])
+    result = measure_map(model, key, cam["layers"], x_test[idx], probs, cam["faithfulness_steps"], cam["batch_size"],
+                         seed, params["model"]["implementation"])
     # Both outputs are written in full before either is replaced.
     with staging_dir("metrics") as out:
         with naming(run.cam_scores, out / "scores.npz"):

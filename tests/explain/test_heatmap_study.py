@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from src.explain.faithfulness import compared_metrics
-from src.explain.heatmap_study import MapResult, choose, measure, randomization, randomization_steps, \
+from src.explain.heatmap_study import MapResult, choose, measure, measure_map, randomization, randomization_steps, \
     rank_correlation
 from src.models.resnet import build_resnet
 
@@ -76,3 +76,12 @@ def test_measure_and_randomize_a_small_network():
         assert result.sanity["flagged"] == (not result.sanity["top_block"] < 0.5)
     summary = results[0].summary()
     assert summary["layer"] == "stage1" and "vs_random" in summary and "per_image" not in summary
+
+    # A run's one chosen map scores as it did among all maps: the fusion still from every listed stage.
+    for key in ("fused/layercam", "stage2/gradcam"):
+        alone = measure_map(model, key, ["stage1", "stage2", "fused"], images, probs, steps=4, batch_size=4, seed=0)
+        assert alone.key == key and alone.resolution == by_key[key].resolution
+        np.testing.assert_allclose(alone.maps, by_key[key].maps, rtol=1e-5, atol=1e-6)
+        for metric in METRICS:
+            np.testing.assert_allclose(alone.scores["per_image"][metric], by_key[key].scores["per_image"][metric],
+                                       rtol=1e-5, atol=1e-6)
