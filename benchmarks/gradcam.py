@@ -21,7 +21,8 @@ from src.config.params import load_params
 from src.explain.cam import stage_layer
 from src.explain.fast_cam import cam_explainer
 from src.explain.map_layers import FUSED, stages_for, stages_of
-from src.models.io import load_variant, model_path
+from src.models.io import load_run_model
+from src.paths import Run
 from src.models.resnet import build_variant
 from src.models.variants import IMPLEMENTATIONS
 
@@ -48,10 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | model | implementation | layer | " + " | ".join(f"{m} img/s" for m in methods)
           + " | vs reference |")
     print("|---|---|---|---|" + "---:|" * (len(methods) + 1))
-    for variant in params["train"]["variants"]:
-        seed = params["train"]["seeds"][0]
-        trained = model_path(variant, seed).is_file()
-        model = load_variant(variant, seed, float32=True) if trained else build_variant(variant, params["model"])
+    regime = next(iter(params["study"]["regimes"]))
+    for variant in params["study"]["variants"]:
+        run = Run(variant, params["study"]["seeds"][regime][0], regime)
+        trained = run.model().is_file()
+        model = load_run_model(run, float32=True) if trained else build_variant(variant, params["model"])
         groups = {layer: [stage_layer(model, stage) for stage in stages_for(layer, layers)] for layer in layers}
         rates = {}
         for implementation in implementations:

@@ -22,7 +22,8 @@ from benchmarks.args import positive_int
 from src.core.errors import stage_main
 from src.config.params import load_params
 from src.explain.heatmap_study import choose, measure, measure_map, randomization
-from src.models.io import load_variant, model_path
+from src.models.io import load_run_model
+from src.paths import Run
 from src.models.resnet import build_variant
 from src.models.variants import VARIANTS
 
@@ -57,14 +58,15 @@ def chosen_map(model, cam: dict, key: str, images: np.ndarray, seed: int, implem
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="default: the params' train.variants")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="default: the params' study.variants")
     parser.add_argument("--study-sizes", type=positive_int, nargs="+",
-                        help="training seeds per variant to share the study among (default: the params' train.seeds)")
+                        help="training seeds per variant to share the study among (default: the first regime's study.seeds)")
     parser.add_argument("--repeats", type=positive_int, default=1, help="timings per task; the median is shown")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     cam, seed, implementation = params["gradcam"], params["seed"], params["model"]["implementation"]
-    sizes = args.study_sizes or [len(params["train"]["seeds"])]
+    regime = next(iter(params["study"]["regimes"]))
+    sizes = args.study_sizes or [len(params["study"]["seeds"][regime])]
     comparison, selection = _images(cam["faithfulness_per_class"], 1), _images(cam["selection_per_class"], 2)
     print(f"\nprofile {params['profile']}, {len(cam['methods'])} methods x {len(cam['layers'])} layers, "
           f"{len(comparison)} test / {len(selection)} validation images, {implementation} implementation; "
@@ -72,9 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | model | every map, each run (s) | study, once per variant (s) | chosen map, each run (s) | "
           + " | ".join(f"per run at {n} seeds, share of every map" for n in sizes) + " |")
     print("|---|---|---:|---:|---:|" + "---:|" * len(sizes))
-    for variant in args.variants or params["train"]["variants"]:
-        trained = model_path(variant, cam["study_seed"]).is_file()
-        model = (load_variant(variant, cam["study_seed"], float32=True) if trained
+    for variant in args.variants or params["study"]["variants"]:
+        run = Run(variant, cam["study_seed"], regime)
+        trained = run.model().is_file()
+        model = (load_run_model(run, float32=True) if trained
                  else build_variant(variant, params["model"]))
         before = [every_map(model, cam, comparison, seed, implementation) for _ in range(args.repeats)]
         study = [every_map(model, cam, selection, seed, implementation) for _ in range(args.repeats)]

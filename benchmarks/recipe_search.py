@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from src.core.errors import ParamsError, stage_main
-from src.config.params import VARIANTS, load_params, validate
+from src.config.params import VARIANTS, known_regime, load_params, regime_params, run_params, validate
 from src.config.profile import build_profile
 from src.data.prepared import load_split
 from src.evaluation import predict, tta_views
@@ -106,17 +106,17 @@ def use_affinity_cores() -> int:
     return cores
 
 
-def settings_of(params: dict) -> dict:
-    """The parts of the params a recipe consists of."""
-    return {"model": params["model"], "train": {k: v for k, v in params["train"].items() if k not in ("variants", "seeds")},
+def settings_of(params: dict, regime: str) -> dict:
+    """The parts of the params a recipe consists of: the model and the ``train`` settings of ``regime``, ..."""
+    return {"model": params["model"], "train": regime_params(params, regime),
             "evaluate": params["evaluate"], "data": {"val_fraction": params["data"]["val_fraction"],
                                                      "train_per_class": params["data"]["train_per_class"]}}
 
 
-def train_and_validate(params: dict, variant: str, seed: int, prepared: Path) -> dict:
+def train_and_validate(params: dict, run: Run, prepared: Path) -> dict:
     """One run: train with the training stage's code, then the validation accuracy with and without the test-time views."""
     with scratch_directory():
-        result = train_run(Run(variant, seed), params, prepared)
+        result = train_run(run, run_params(params, run.regime), prepared)
     x_val, y_val = load_split(prepared, "val")
     evaluate = params["evaluate"]
     probs, _ = predict(result.model, x_val, evaluate["batch_size"], tta_views(evaluate["tta_flip"], evaluate["tta_shift"]))
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", help="start from this profile instead of params.yaml")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--variant", default="original", choices=VARIANTS)
+    parser.add_argument("--regime", help="which of the params' study.regimes to train (default: the first)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--prepared", type=Path, default=PREPARED_DIR)
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -150,16 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     cores = use_affinity_cores()
     base = build_profile(args.profile) if args.profile else load_params(args.params)
     params = apply_overrides(base, args.overrides)
+    regime = known_regime(params, args.regime or next(iter(params["study"]["regimes"])), "recipe_search --regime")
     prepared, results = args.prepared.resolve(), args.results.resolve()
     done = {run_key(row) for row in finished_runs(results)}
     cpu = cpu_name()
     for seed in args.seeds:
         row = {"name": args.name, "profile": args.profile or params.get("profile"), "overrides": args.overrides,
-               "settings": settings_of(params), "variant": args.variant, "seed": seed, "cpu": cpu}
+               "settings": settings_of(params, regime), "variant": args.variant, "seed": seed, "cpu": cpu}
         if run_key(row) in done:
             print(f"recipe_search: {args.name} {args.variant} seed {seed} on this CPU is already in {args.results}")
             continue
-        row.update(train_and_validate(params, args.variant, seed, prepared))
+        row.update(train_and_validate(params, Run(args.variant, seed, regime), prepared))
         row.update(commit=git_commit(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
                    cores=cores)
         results.parent.mkdir(parents=True, exist_ok=True)

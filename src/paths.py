@@ -1,8 +1,9 @@
 """Where every stage reads and writes, relative to the project root (the paths dvc.yaml declares).
 
-A *run* is one variant trained with one training seed; its files sit under
-``<kind>/<variant>/seed<seed>`` so that ``train@``, ``evaluate@`` and ``heatmaps@<variant>-<seed>``
-(DVC's matrix names) each own exactly their run's files.
+A *run* is one variant trained with one training seed in one training regime (``study.regimes``);
+its files sit under ``<kind>/<regime>/<variant>/seed<seed>`` so that ``train@``, ``evaluate@`` and
+``heatmaps@<regime>-<variant>-<seed>`` (the names DVC gives the entries of ``study.runs``) each own
+exactly their run's files.
 """
 from __future__ import annotations
 
@@ -26,19 +27,20 @@ COMPARE_PLOTS_DIR = Path("plots/compare")
 
 @dataclass(frozen=True, order=True)
 class Run:
-    """One training run: ``variant`` trained with training seed ``seed``."""
+    """One training run: ``variant`` trained with training seed ``seed`` in the training regime ``regime``."""
 
     variant: str
     seed: int
+    regime: str
 
     @property
     def name(self) -> str:
-        """The suffix of the run's DVC stages: train@<name>, evaluate@<name>."""
-        return f"{self.variant}-{self.seed}"
+        """The suffix of the run's DVC stages (train@<name>, evaluate@<name>) and its key in ``study.runs``."""
+        return run_name(self.regime, self.variant, self.seed)
 
     @property
     def _leaf(self) -> Path:
-        return Path(self.variant) / f"seed{self.seed}"
+        return Path(self.regime) / self.variant / f"seed{self.seed}"
 
     def model(self, model_dir: str | Path = MODEL_DIR) -> Path:
         return Path(model_dir) / self._leaf.with_suffix(".keras")
@@ -79,18 +81,24 @@ class Run:
     def live_curves(self) -> Path:
         """dvclive's folder while the run trains; it survives a kill so a resumed run continues the
         curves, and becomes ``train_plots`` when the run ends."""
-        return CHECKPOINT_DIR / self.variant / f"seed{self.seed}-curves"
+        return CHECKPOINT_DIR / self.regime / self.variant / f"seed{self.seed}-curves"
 
     def curve(self, split: str, metric: str) -> Path:
         """The dvclive TSV of one training curve: split is "train", "eval" or "time"."""
         return self.train_plots / "plots" / "metrics" / split / f"{metric}.tsv"
 
 
-def cam_study(variant: str) -> Path:
-    """The heatmap_study@<variant> stage's layer x method table, check and choice (beside the runs' files)."""
-    return CAM_METRICS_DIR / variant / "study.json"
+def run_name(regime: str, variant: str, seed: int) -> str:
+    """A run's key in ``study.runs``: <regime>-<variant>-<seed>."""
+    return f"{regime}-{variant}-{seed}"
 
 
-def study_runs(params: dict) -> list[Run]:
-    """Every (variant, training seed) the params ask for, variants in their listed order."""
-    return [Run(variant, seed) for variant in params["train"]["variants"] for seed in params["train"]["seeds"]]
+def cam_study(regime: str, variant: str) -> Path:
+    """The heatmap_study@<regime>-<variant> stage's layer x method table, check and choice (beside the runs' files)."""
+    return CAM_METRICS_DIR / regime / variant / "study.json"
+
+
+def study_runs(params: dict, regime: str) -> list[Run]:
+    """Every (variant, training seed) the params ask for in ``regime``, variants in their listed order."""
+    study = params["study"]
+    return [Run(variant, seed, regime) for variant in study["variants"] for seed in study["seeds"][regime]]

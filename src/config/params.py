@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,9 @@ from src.core.errors import ParamsError
 from src.explain import map_layers
 from src.explain.methods import CAM_METHODS
 from src.models import variants as registry
+from src.paths import run_name
 
-PROFILES = ("smoke", "cpu", "short", "long", "full", "seed")
+PROFILES = ("smoke", "cpu", "short", "long", "study", "full", "seed")
 VARIANTS = tuple(registry.VARIANTS)
 SOURCE_KINDS = ("official", "local")
 OPTIMIZERS = ("sgd", "adam")
@@ -154,7 +156,14 @@ SCHEMA: dict[str, Rule] = {
     "model.stride_conv": choice(registry.STRIDE_CONVS),
     "model.zero_init_last": boolean(),
     "model.implementation": choice(registry.IMPLEMENTATIONS),
-    "train.seeds": distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS),
+    "study.regimes": Rule(lambda v: isinstance(v, dict) and len(v) >= 1 and all(isinstance(r, dict) for r in v.values()),
+                          "a non-empty mapping of regime names to the train.* settings that differ from train "
+                          "({} for none), e.g. {short: {epochs: 3}, long: {epochs: 14}}"),
+    "study.seeds": Rule(lambda v: isinstance(v, dict) and len(v) >= 1,
+                        "a mapping of each regime of study.regimes to its training seeds, e.g. {short: [0, 1, 2]}"),
+    "study.runs": Rule(lambda v: isinstance(v, dict),
+                       "a mapping <regime>-<variant>-<seed>: {regime, variant, seed}, one entry per run "
+                       "(written by `python -m src.config.study`)"),
     "train.epochs": integer(lo=1, hi=MAX_EPOCHS),
     "train.batch_size": integer(lo=1, hi=65536),
     "train.optimizer": choice(OPTIMIZERS),
@@ -197,7 +206,7 @@ def registry_rules() -> dict[str, Rule]:
 
     Read at each validation, so a variant or attention kind registered at run time (a test's) is known.
     """
-    rules = {"train.variants": subset_of(tuple(registry.VARIANTS))}
+    rules = {"study.variants": subset_of(tuple(registry.VARIANTS))}
     # model.attention.<variant>.<setting>: a training stage reads only its own variant's, so tuning CBAM
     # never retrains Original.
     for name in registry.VARIANTS:
@@ -298,13 +307,18 @@ def _cross_checks(p: dict) -> list[str]:
             f"{available} images per class after holding out data.val_fraction = {p['data']['val_fraction']} "
             "(use 0 for all)"
         )
-    train, images = p["train"], train_size(p)
-    if train["batch_size"] > images:
-        problems.append(f"train.batch_size = {train['batch_size']} is invalid; it must not exceed the {images} "
-                        "training images (data.train_per_class x 10 classes)")
-    if train["warmup_epochs"] > train["epochs"]:
-        problems.append(f"train.warmup_epochs = {train['warmup_epochs']} is invalid; it must not exceed "
-                        f"train.epochs = {train['epochs']}")
+    problems.extend(_study_problems(p))
+    if problems:  # the checks below read the regimes' settings
+        return problems
+    images = train_size(p)
+    for regime in p["study"]["regimes"]:
+        train, where = regime_params(p, regime), _where(p, regime)
+        if train["batch_size"] > images:
+            problems.append(f"train.batch_size = {train['batch_size']}{where} is invalid; it must not exceed the "
+                            f"{images} training images (data.train_per_class x 10 classes)")
+        if train["warmup_epochs"] > train["epochs"]:
+            problems.append(f"train.warmup_epochs = {train['warmup_epochs']}{where} is invalid; it must not exceed "
+                            f"train.epochs = {train['epochs']}{where}")
     test_per_class = p["data"]["test_per_class"] or TEST_PER_CLASS
     for key in ("per_class", "faithfulness_per_class"):
         if p["gradcam"][key] > test_per_class:
@@ -318,9 +332,10 @@ def _cross_checks(p: dict) -> list[str]:
     if cam["selection_per_class"] > val_per_class(p):
         problems.append(f"gradcam.selection_per_class = {cam['selection_per_class']} is invalid; the validation "
                         f"split has {val_per_class(p)} images per class (data.val_fraction, data.train_per_class)")
-    if cam["study_seed"] not in train["seeds"]:
-        problems.append(f"gradcam.study_seed = {cam['study_seed']} is invalid; it must be one of "
-                        f"train.seeds = {train['seeds']!r} (the run whose model the heatmap study measures)")
+    for regime, seeds in p["study"]["seeds"].items():
+        if cam["study_seed"] not in seeds:
+            problems.append(f"gradcam.study_seed = {cam['study_seed']} is invalid; it must be one of "
+                            f"study.seeds.{regime} = {seeds!r} (the run whose model the heatmap study measures)")
     missing = map_layers.missing_stages(cam["layers"], len(model["blocks"]))
     if missing:
         problems.append(f"gradcam.layers = {cam['layers']!r} is invalid; the network has {len(model['blocks'])} stages "
@@ -332,6 +347,76 @@ def _cross_checks(p: dict) -> list[str]:
     if user_images and not Path(user_images).is_dir():
         problems.append(f"gradcam.user_images = {user_images!r} is invalid; it must be a directory of images "
                         "(or '' for none)")
+    return problems
+
+
+REGIME_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# What a regime may set: a training setting of one value; the study's lists and the cluster are the study's own.
+REGIME_KEYS = tuple(key.removeprefix("train.") for key in SCHEMA
+                    if key.startswith("train.") and key.count(".") == 1 and key != "train.cluster_timeout_seconds")
+
+
+def expand_runs(study: dict) -> dict[str, dict]:
+    """``study.runs`` as ``study.variants`` x each regime's ``study.seeds`` make it: regimes, then variants,
+    in their listed order (the keys are the runs' DVC stage suffixes, src/paths.py ``run_name``)."""
+    return {run_name(regime, variant, seed): {"regime": regime, "variant": variant, "seed": seed}
+            for regime in study.get("regimes") or {} for variant in study.get("variants") or []
+            for seed in (study.get("seeds") or {}).get(regime) or []}
+
+
+def regime_params(params: dict, regime: str) -> dict:
+    """The ``train`` settings of a run in ``regime``: ``train`` with the regime's own settings over it."""
+    return {**params["train"], **params["study"]["regimes"][regime]}
+
+
+def run_params(params: dict, regime: str) -> dict:
+    """``params`` as a run in ``regime`` sees them: ``train`` holds the regime's settings."""
+    return {**params, "train": regime_params(params, regime)}
+
+
+def _where(params: dict, regime: str) -> str:
+    """Where a regime's training setting comes from, for an error message (nothing when there is one regime)."""
+    return f" (in regime {regime!r})" if len(params["study"]["regimes"]) > 1 else ""
+
+
+def _study_problems(p: dict) -> list[str]:
+    study, problems = p["study"], []
+    for regime, settings in study["regimes"].items():
+        if not isinstance(regime, str) or not REGIME_NAME.fullmatch(regime):
+            problems.append(f"study.regimes: the name {regime!r} is invalid; a regime's name must be lower-case "
+                            "letters, digits and _ starting with a letter (it becomes part of stage names and paths)")
+            continue
+        for key, value in settings.items():
+            rule = SCHEMA.get(f"train.{key}")
+            if key not in REGIME_KEYS or rule is None:
+                problems.append(f"study.regimes.{regime}.{key}: unknown setting (value {value!r}); a regime may set "
+                                f"train settings: {', '.join(REGIME_KEYS)}")
+            elif not _passes(rule, value):
+                problems.append(f"study.regimes.{regime}.{key} = {value!r} is invalid; it must be "
+                                f"{rule.allowed}{_hint(value)}")
+    seeds_rule = distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS)
+    for regime in study["regimes"]:
+        if regime not in study["seeds"]:
+            problems.append(f"study.seeds.{regime}: missing; it must be {seeds_rule.allowed} "
+                            "(the training seeds of that regime)")
+        elif not _passes(seeds_rule, study["seeds"][regime]):
+            problems.append(f"study.seeds.{regime} = {study['seeds'][regime]!r} is invalid; it must be "
+                            f"{seeds_rule.allowed}")
+    for regime in study["seeds"]:
+        if regime not in study["regimes"]:
+            problems.append(f"study.seeds.{regime}: unknown regime; the regimes are study.regimes: "
+                            f"{', '.join(map(str, study['regimes']))}")
+    if problems:
+        return problems
+    expected, listed = expand_runs(study), study["runs"]
+    missing, extra = [k for k in expected if k not in listed], [str(k) for k in listed if k not in expected]
+    wrong = [k for k in expected if k in listed and listed[k] != expected[k]]
+    if missing or extra or wrong:
+        parts = ([f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
+                ([f"not in the study {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else []) + \
+                ([f"entries that do not match their name: {', '.join(wrong[:3])}"] if wrong else [])
+        problems.append(f"study.runs does not list study.variants x study.seeds ({'; '.join(parts)}); "
+                        "rewrite it with `python -m src.config.study`")
     return problems
 
 
@@ -351,13 +436,22 @@ def run_stage_arguments(description: str, prepared_default: str, argv: list[str]
     """The command line of a per-run stage (train, evaluate, heatmaps; without ``--seed``, a per-variant stage
     such as heatmap_study): which run, which params, which data."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--regime", required=True, help="the run's training regime (a name of study.regimes)")
     parser.add_argument("--variant", required=True, choices=tuple(registry.VARIANTS))
     if with_seed:
         parser.add_argument("--seed", required=True, type=training_seed,
-                            help="the run's training seed (train.seeds lists the study's)")
+                            help="the run's training seed (study.seeds lists the study's)")
     parser.add_argument("--params", default=DEFAULT_PARAMS_FILE)
     parser.add_argument("--prepared", default=prepared_default, help="the prepared data set (default: %(default)s)")
     return parser.parse_args(argv)
+
+
+def known_regime(params: dict, regime: str, origin: str = DEFAULT_PARAMS_FILE) -> str:
+    """``regime`` if the params define it; ParamsError naming the regimes otherwise."""
+    if regime not in params["study"]["regimes"]:
+        raise ParamsError(f"{origin}: regime {regime!r} is not in study.regimes "
+                          f"({', '.join(params['study']['regimes'])})")
+    return regime
 
 
 def load_params(path: str | os.PathLike = DEFAULT_PARAMS_FILE) -> dict:

@@ -1,10 +1,10 @@
 """What the heatmap stages leave behind, read without TensorFlow: the studies, the runs' summaries and scores.
 
-heatmap_study@<variant> applies the rule of src/explain/heatmap_study.py to every layer x method on
-validation images of one run's model and names the variant's map (metrics/cam/<variant>/study.json);
-each heatmaps@<variant>-<seed> run scores that map on the test images. The gradcam and compare stages
-read both from here (``load_variant_runs``), so they agree without loading a model, and a run scored
-with a map its variant's study no longer names is refused.
+heatmap_study@<regime>-<variant> applies the rule of src/explain/heatmap_study.py to every layer x
+method on validation images of one run's model and names the variant's map in that regime
+(metrics/cam/<regime>/<variant>/study.json); each heatmaps@<regime>-<variant>-<seed> run scores that
+map on the test images. The gradcam and compare stages read both from here (``load_variant_runs``),
+so they agree without loading a model, and a run scored with a map its study no longer names is refused.
 """
 from __future__ import annotations
 
@@ -104,9 +104,10 @@ def load_summaries(runs: list[Run]) -> list[dict]:
     return summaries
 
 
-def load_study(variant: str) -> dict:
-    """The heatmap study of ``variant`` (metrics/cam/<variant>/study.json); DataError if missing or malformed."""
-    path, rebuild = cam_study(variant), f"dvc repro heatmap_study@{variant}"
+def load_study(regime: str, variant: str) -> dict:
+    """The heatmap study of ``variant`` in ``regime`` (metrics/cam/<regime>/<variant>/study.json); DataError if
+    missing or malformed."""
+    path, rebuild = cam_study(regime, variant), f"dvc repro heatmap_study@{regime}-{variant}"
     study = read_json(path, "heatmap study", rebuild, study_schema())
     layer, _, method = study["chosen"].partition("/")
     if layer not in MAP_LAYERS or method not in CAM_METHODS:
@@ -117,15 +118,16 @@ def load_study(variant: str) -> dict:
     return study
 
 
-def load_variant_runs(variant: str, seeds: list[int], arrays: bool = True) -> tuple[dict, list[dict], list[dict]]:
-    """(study, the runs' summaries, their scores (empty without ``arrays``)) of ``variant`` over ``seeds``;
-    DataError if a run scored another map than the one its variant's study chose (the study changed since)."""
-    study = load_study(variant)
-    runs = [Run(variant, seed) for seed in seeds]
+def load_variant_runs(regime: str, variant: str, seeds: list[int], arrays: bool = True
+                      ) -> tuple[dict, list[dict], list[dict]]:
+    """(study, the runs' summaries, their scores (empty without ``arrays``)) of ``variant`` in ``regime`` over
+    ``seeds``; DataError if a run scored another map than the one its study chose (the study changed since)."""
+    study = load_study(regime, variant)
+    runs = [Run(variant, seed, regime) for seed in seeds]
     loaded = [load_run(run) for run in runs] if arrays else [(s, {}) for s in load_summaries(runs)]
     for run, (summary, _) in zip(runs, loaded):
         if summary["map"] != study["chosen"]:
             raise damaged(run.cam_metrics, f"scores the map {summary['map']!r}, but the study "
-                                           f"{cam_study(variant)} chose {study['chosen']!r}",
+                                           f"{cam_study(regime, variant)} chose {study['chosen']!r}",
                           f"dvc repro heatmaps@{run.name}")
     return study, [summary for summary, _ in loaded], [scores for _, scores in loaded]

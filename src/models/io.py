@@ -2,7 +2,7 @@
 
 A model trained on the fast path holds CPU-tuned subclasses (``src/models/fast/``);
 ``to_reference`` rebuilds it from their reference classes with the same weights, so a
-saved ``models/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model`` after importing
+saved ``models/<regime>/<variant>/seed<seed>.keras`` loads with ``keras.models.load_model`` after importing
 ``src.models.attention`` (every attention kind's layer), and an Original model with Keras alone.
 
 A saved model's bytes depend only on the network and its weights: Keras' save date and
@@ -23,11 +23,6 @@ from src.core.atomic import ZIP_EPOCH
 from src.data.readers import CLASSES
 from src.models import attention  # noqa: F401  (registers the attention layers for loading)
 from src.paths import MODEL_DIR, Run
-
-
-def model_path(variant: str, seed: int, model_dir: str | Path = MODEL_DIR) -> Path:
-    """Where train@<variant>-<seed> saves its model."""
-    return Run(variant, seed).model(model_dir)
 
 
 def _as_reference_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -72,36 +67,35 @@ def _drop_save_time(path: Path) -> None:
 def train_command(run: Run, params_file: str | Path = "params.yaml") -> tuple[str, str]:
     """(why ``run`` has no stage, or "") and the command that trains it.
 
-    Only the runs of ``train.variants`` x ``train.seeds`` have a train@ stage; for any other the
-    command adds the missing variant or seed to the study (which trains only the new runs).
+    Only the runs of ``study.runs`` have a train@ stage; for any other the command adds the missing
+    variant or seed to the study (which trains only the new runs).
     """
     try:
-        train = yaml.safe_load(Path(params_file).read_text())["train"]
-        variants, seeds = [str(v) for v in train["variants"]], [int(s) for s in train["seeds"]]
+        study = yaml.safe_load(Path(params_file).read_text())["study"]
+        runs, variants = study["runs"], [str(v) for v in study["variants"]]
+        seeds = [int(s) for s in study["seeds"][run.regime]] if run.regime in study["seeds"] else None
     except Exception:  # no readable params: name the stage, which is all that can be said
         return "", f"dvc repro train@{run.name}"
-    missing = [f"{key} {value} is not in train.{key}s of {params_file}"
-               for key, value, listed in (("variant", run.variant, variants), ("seed", run.seed, seeds))
-               if value not in listed]
-    if not missing:
+    if run.name in runs:
         return "", f"dvc repro train@{run.name}"
-    settings = []
+    if seeds is None:
+        return f" (regime {run.regime} is not in study.regimes of {params_file})", \
+            f"add {run.regime} to study.regimes and study.seeds, then `python -m src.config.study` and `dvc repro`"
     if run.variant not in variants:
-        settings.append(f"-S 'train.variants=[{','.join([*variants, run.variant])}]'")
-    if run.seed not in seeds:
-        settings.append(f"-S 'train.seeds=[{','.join(map(str, sorted([*seeds, run.seed])))}]'")
-    return f" ({' and '.join(missing)})", "dvc exp run " + " ".join(settings)
+        return f" (variant {run.variant} is not in study.variants of {params_file})", \
+            f"add {run.variant} to study.variants, then `python -m src.config.study` and `dvc repro`"
+    listed = ",".join(map(str, sorted({*seeds, run.seed})))
+    return (f" (seed {run.seed} is not in study.seeds.{run.regime} of {params_file})",
+            f"python -m src.config.study --seeds {run.regime}={listed} && dvc repro")
 
 
-def load_variant(variant: str, seed: int, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
-    """The model of ``variant`` trained with ``seed``, ready for inference; DataError if missing, damaged or not
-    a CIFAR-10 classifier.
+def load_run_model(run: Run, model_dir: str | Path = MODEL_DIR, *, float32: bool = False) -> keras.Model:
+    """The model ``run`` trained, ready for inference; DataError if missing, damaged or not a CIFAR-10 classifier.
 
     ``float32=True`` returns it computing in float32 whatever precision it was
     trained in (see ``float32_model``).
     """
-    run = Run(variant, seed)
-    path = model_path(variant, seed, model_dir)
+    path = run.model(model_dir)
     reason, command = train_command(run)
     if not path.is_file():
         raise damaged(path, f"no trained model{reason}", command)

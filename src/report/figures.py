@@ -18,7 +18,6 @@ import pandas as pd  # noqa: E402
 
 from src.explain.results import load_predictions  # noqa: E402
 from src.models.variants import title  # noqa: E402
-from src.paths import Run  # noqa: E402
 from src.report.inputs import read_curve  # noqa: E402
 from src.report.tables import Study  # noqa: E402
 
@@ -43,22 +42,34 @@ def curve_bands(study: Study, split: str, metric: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_plot_data(study: Study, runs: pd.DataFrame, cam_curves: dict[str, pd.DataFrame], out: Path) -> None:
-    """The files behind the dvc.yaml plots, each one table with a ``variant`` column (the variant's title).
+def write_plot_data(studies: dict[str, Study], runs: dict[str, pd.DataFrame],
+                    cam_curves: dict[str, dict[str, pd.DataFrame]], out: Path, label_regimes: bool = False) -> None:
+    """The files behind the dvc.yaml plots, each one table with a ``variant`` column (the variant's title,
+    followed by its regime in brackets with ``label_regimes``), for every regime of ``studies``.
 
     Per-seed test accuracy, the curve bands, the confusion counts pooled over seeds, per-class accuracy
-    and the chosen heatmaps' deletion/insertion curves: one file per view, whatever the variants, so
-    dvc.yaml names no variant.
+    and the chosen heatmaps' deletion/insertion curves: one file per view, whatever the variants and
+    regimes, so dvc.yaml names neither.
     """
-    pd.DataFrame({"variant": runs["variant"].map(title), "seed": runs["seed"],
-                  "test_accuracy": runs["test_accuracy"]}).to_csv(out / "test_accuracy.csv", index=False)
+    def labelled(frame: pd.DataFrame, regime: str) -> pd.DataFrame:
+        return frame.assign(variant=frame["variant"] + f" ({regime})") if label_regimes else frame
+
+    def each(views) -> pd.DataFrame:
+        return pd.concat([labelled(views(regime, study), regime) for regime, study in studies.items()],
+                         ignore_index=True)
+
+    each(lambda regime, _: pd.DataFrame({"variant": runs[regime]["variant"].map(title), "seed": runs[regime]["seed"],
+                                         "test_accuracy": runs[regime]["test_accuracy"]})
+         ).to_csv(out / "test_accuracy.csv", index=False)
     (out / "curves").mkdir()
     for name, (split, metric, _) in CURVES.items():
-        curve_bands(study, split, metric).round(6).to_csv(out / "curves" / f"{name}.csv", index=False)
-    confusion_table(study).to_csv(out / "confusion.csv", index=False)
-    per_class_table(study).to_csv(out / "per_class.csv", index=False)
-    curves = [curve.assign(variant=title(variant))[["variant", *curve.columns]] for variant, curve in cam_curves.items()]
-    pd.concat(curves).to_csv(out / "cam_curves.tsv", sep="\t", index=False)
+        each(lambda _, study: curve_bands(study, split, metric)).round(6).to_csv(out / "curves" / f"{name}.csv",
+                                                                                  index=False)
+    each(lambda _, study: confusion_table(study)).to_csv(out / "confusion.csv", index=False)
+    each(lambda _, study: per_class_table(study)).to_csv(out / "per_class.csv", index=False)
+    each(lambda regime, _: pd.concat([curve.assign(variant=title(variant))[["variant", *curve.columns]]
+                                      for variant, curve in cam_curves[regime].items()])
+         ).to_csv(out / "cam_curves.tsv", sep="\t", index=False)
 
 
 def confusion_counts(actual: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:

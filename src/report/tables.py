@@ -9,6 +9,7 @@ undefined on the data (one seed, no spread, identical predictions) the report pr
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from src.stats.equivalence import EQUIVALENCE_MARGIN
 from src.stats.images import CHI_SQUARE, EXACT, EXACT_BELOW, NO_IMAGE_SPREAD, bootstrap_accuracy_ci, \
     constant_reason, mcnemar, two_level_bootstrap
 from src.stats.seeds import ALPHA, POWER, no_spread_reason, variant_summary
+from src.stats.regimes import regime_interactions, significant
 from src.stats.sign_flip_reach import sign_flip_reach
 
 
@@ -54,6 +56,7 @@ def whole_run_timing(train: dict, epoch_seconds: np.ndarray) -> dict[str, float]
 class Study:
     """Everything compare reads about the runs: per run its metrics, its whole-run timing and per-image correctness."""
 
+    regime: str
     variants: list[str]
     seeds: list[int]
     train: dict[Run, dict]
@@ -62,8 +65,8 @@ class Study:
     timing: dict[Run, dict[str, float]]
 
     @classmethod
-    def load(cls, variants: list[str], seeds: list[int]) -> "Study":
-        runs = [Run(v, s) for v in variants for s in seeds]
+    def load(cls, regime: str, variants: list[str], seeds: list[int]) -> "Study":
+        runs = [Run(v, s, regime) for v in variants for s in seeds]
         correct, labels = {}, None
         for run in runs:
             # Every run is paired with every other on the same test images.
@@ -72,10 +75,13 @@ class Study:
         train = {r: read_train_metrics(r) for r in runs}
         timing = {r: whole_run_timing(train[r], read_curve(r, "time", "train_seconds")["train_seconds"].to_numpy())
                   for r in runs}
-        return cls(variants, seeds, train, {r: read_test_metrics(r) for r in runs}, correct, timing)
+        return cls(regime, variants, seeds, train, {r: read_test_metrics(r) for r in runs}, correct, timing)
+
+    def run(self, variant: str, seed: int) -> Run:
+        return Run(variant, seed, self.regime)
 
     def runs(self, variant: str) -> list[Run]:
-        return [Run(variant, s) for s in self.seeds]
+        return [self.run(variant, s) for s in self.seeds]
 
     def accuracy(self, variant: str) -> dict[int, float]:
         return {r.seed: self.test[r]["accuracy"] for r in self.runs(variant)}
@@ -123,7 +129,7 @@ def speed_ratios(study: Study, variant: str) -> dict[int, float]:
 
     Runs of one seed are meant to share a machine, so the per-seed ratio cancels the machine.
     """
-    return {s: study.timing[Run(variant, s)]["train_img_per_s"] / study.timing[Run(BASELINE, s)]["train_img_per_s"]
+    return {s: study.timing[study.run(variant, s)]["train_img_per_s"] / study.timing[study.run(BASELINE, s)]["train_img_per_s"]
             for s in study.seeds}
 
 
@@ -185,7 +191,7 @@ def mcnemar_by_seed(study: Study, tests: list[dict]) -> tuple[pd.DataFrame, list
     for test in tests:
         row = {"difference": f"{title(test['first'])} − {title(test['second'])}"}
         for s in study.seeds:
-            a, b = study.correct[Run(test["first"], s)], study.correct[Run(test["second"], s)]
+            a, b = study.correct[study.run(test["first"], s)], study.correct[study.run(test["second"], s)]
             p = mcnemar(b, a)["p"]
             methods.append(p.method if p.value is not None else "none")
             shown = f"p = {p.text()}" if p.value is not None else f"no test: {p.text()}"
@@ -220,10 +226,10 @@ class HeatmapStudy:
         return {variant: study["chosen"] for variant, study in self.studies.items()}
 
     @classmethod
-    def load(cls, variants: list[str], seeds: list[int]) -> "HeatmapStudy":
+    def load(cls, regime: str, variants: list[str], seeds: list[int]) -> "HeatmapStudy":
         studies, summaries, arrays = {}, {}, {}
         for variant in variants:
-            studies[variant], summaries[variant], arrays[variant] = load_variant_runs(variant, seeds)
+            studies[variant], summaries[variant], arrays[variant] = load_variant_runs(regime, variant, seeds)
         return cls(studies, summaries, arrays)
 
     def mean(self, variant: str, metric: str) -> float:
@@ -439,7 +445,7 @@ def tests_section(tests: list[dict], study: Study) -> list[str]:
     lines = ["## Do the variants differ?", ""]
     if n_seeds < 2:
         lines += ["**One training seed per variant: no seed-level evidence either way.** The seed-level tests",
-                  "need two seeds or more (`train.seeds`). McNemar's test below measures test-set sampling",
+                  "need two seeds or more (`study.seeds`). McNemar's test below measures test-set sampling",
                   "noise only, not how much another training seed would move each model.", ""]
     else:
         sign_flip = ("The exact sign-flip permutation test checks the verdict without assuming normality."
@@ -545,9 +551,64 @@ def cam_section(heatmaps: HeatmapStudy, seed: int) -> list[str]:
     return lines + between_variants_section(heatmaps, seed)
 
 
+def interaction_section(studies: dict[str, Study]) -> list[str]:
+    """Does a variant's difference from Original change between regimes? Each later regime against the first,
+    on the per-seed differences (Welch t, src/stats/regimes.py), Holm-corrected over every pair tested."""
+    names = list(studies)
+    if len(names) < 2:
+        return []
+    first, variants = studies[names[0]], [v for v in studies[names[0]].variants if v != BASELINE]
+
+    def differences(study: Study, variant: str) -> np.ndarray:
+        accuracy, baseline = study.accuracy(variant), study.accuracy(BASELINE)
+        return np.array([accuracy[s] - baseline[s] for s in study.seeds])
+
+    pairs = {(later, v): (differences(first, v), differences(studies[later], v))
+             for later in names[1:] for v in variants if BASELINE in studies[later].variants}
+    if not pairs:
+        return []
+    tests = regime_interactions({f"{later}|{v}": pair for (later, v), pair in pairs.items()})
+    rows = []
+    for (later, variant), test in zip(pairs, tests.values()):
+        rows.append({"difference": f"{title(variant)} − {title(BASELINE)}",
+                     f"`{names[0]}`, pt (seeds)": f"{100 * test.short_mean:+.2f} ({test.short_seeds})",
+                     "other regime": f"`{later}`",
+                     "its difference, pt (seeds)": f"{100 * test.long_mean:+.2f} ({test.long_seeds})",
+                     "change, pt [95% CI]": (f"{100 * test.interaction:+.2f} "
+                                             + _points_interval(test.low, test.high, test.reason)),
+                     "p (Welch)": _p(test.p.value), "p, Holm": _p(test.p_holm)})
+    changed = [f"{row['difference']} in `{later}`" for row, ((later, _), test) in zip(rows, zip(pairs, tests.values()))
+               if significant(test)]
+    verdict = (f"The regime changes {and_join(changed)} (Holm-adjusted p < {ALPHA})." if changed else
+               f"No evidence that the regime changes any variant's difference from {title(BASELINE)} "
+               f"(every Holm-adjusted p ≥ {ALPHA}).")
+    return ["## Do the differences change between regimes?", "",
+            f"Each variant's per-seed difference from {title(BASELINE)} (same seed, test accuracy) in regime "
+            f"`{names[0]}` against another regime: the change is the other regime's mean difference minus "
+            f"`{names[0]}`'s, with Welch's t-test on the two regimes' per-seed differences (independent trainings, "
+            "unequal spread), Holm-corrected over the comparisons of this table.", "",
+            pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True), "", verdict, ""]
+
+
+def study_report(blocks: dict[str, str], studies: dict[str, Study], profile: str, epochs: dict[str, int]) -> str:
+    """One regime's report as it is; several regimes' under one title, each a section, then their interaction."""
+    if len(blocks) == 1:
+        return next(iter(blocks.values()))
+    lines = [f"# Variant comparison at {len(blocks)} regimes (profile `{profile}`)", "",
+             "Each regime's variants are compared among themselves on the held-out CIFAR-10 test set; the last "
+             "section asks whether the differences change between regimes.", ""]
+    for regime, block in blocks.items():
+        body = block.split("\n", 1)[1] if block.startswith("# ") else block
+        lines += [f"## Regime `{regime}`: {epochs[regime]} epochs, {len(studies[regime].seeds)} training seeds per "
+                  "variant", ""]
+        lines += [re.sub(r"^(#+) ", r"#\1 ", line) for line in body.strip("\n").split("\n")] + [""]
+    lines += interaction_section(studies)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def report(table: pd.DataFrame, runs: pd.DataFrame, tests: list[dict], study: Study, heatmaps: HeatmapStudy | None,
            profile: str, seed: int = 0) -> str:
-    lines = [f"# Variant comparison (profile `{profile}`)", "",
+    lines = [f"# Variant comparison (profile `{profile}`, regime `{study.regime}`)", "",
              "Accuracy on the held-out CIFAR-10 test set (never used for a training decision).", ""]
     lines += accuracy_section(table, runs, study)
     lines += tests_section(tests, study)

@@ -1,6 +1,6 @@
 """Classify your own images with a trained variant and draw its Grad-CAM on each.
 
-    python -m src.stages.predict photo.jpg other.png --variant cbam [--seed 0] [--method gradcam++] [--out predictions/]
+    python -m src.stages.predict photo.jpg other.png --variant cbam [--seed 0] [--regime short] [--method gradcam++] [--out predictions/]
 
 Images of any size are resized to 32x32 for the model; the heatmap (for the top
 class) is drawn on the original image and saved as <out>/<name>_<variant>_<method>.png.
@@ -18,13 +18,13 @@ from PIL import Image
 
 from src.core.atomic import atomic_path
 from src.core.errors import DataError, stage_main
-from src.config.params import VARIANTS, training_seed
+from src.config.params import DEFAULT_PARAMS_FILE, VARIANTS, load_params, training_seed
 from src.data.readers import CLASSES
 from src.explain.fast_cam import cam_explainer
 from src.explain.images import load_image, overlay_on_original
 from src.explain.methods import CAM_METHODS
-from src.models.io import load_variant
-from src.paths import MODEL_DIR
+from src.models.io import load_run_model
+from src.paths import MODEL_DIR, Run
 
 
 def top_count(text: str) -> int:
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="cbam", choices=VARIANTS)
     parser.add_argument("--method", default="gradcam", choices=list(CAM_METHODS))
     parser.add_argument("--seed", type=training_seed, default=0, help="the model's training seed (default 0)")
-    parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <variant>/seed<seed>.keras")
+    parser.add_argument("--regime", help="the model's training regime (default: the first of params.yaml's study.regimes)")
+    parser.add_argument("--params", default=DEFAULT_PARAMS_FILE, help="where --regime's default is read")
+    parser.add_argument("--models", default=str(MODEL_DIR), help="folder with <regime>/<variant>/seed<seed>.keras")
     parser.add_argument("--out", default="predictions", help="folder for the heatmap overlays")
     parser.add_argument("--top", type=top_count, default=3, help=f"classes to print, 1 to {len(CLASSES)}")
     args = parser.parse_args(argv)
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if not loaded:
         raise DataError("no readable image among: " + ", ".join(args.images))
 
-    model = load_variant(args.variant, args.seed, args.models)
+    regime = args.regime or next(iter(load_params(args.params)["study"]["regimes"]))
+    model = load_run_model(Run(args.variant, args.seed, regime), args.models)
     small = np.stack([item[2] for item in loaded]).astype(np.float32)
     probs = model.predict(small, verbose=0)
     top_class = probs.argmax(axis=1)

@@ -1,15 +1,16 @@
-"""Stage train@<variant>-<seed>: train one ResNet variant with one training seed on the prepared data.
+"""Stage train@<regime>-<variant>-<seed>: train one ResNet variant with one training seed in one regime.
 
-    python -m src.stages.train --variant se --seed 0
+    python -m src.stages.train --regime short --variant se --seed 0
 
-Reads params ``seed`` (the split), ``model`` (its own ``model.attention.<variant>``) and
-``train``, not ``train.seeds``: adding a seed to the study trains only the new runs. Writes
-- models/<variant>/seed<seed>.keras        the trained model, reference layers only (raw [0, 255] pixels in)
-- metrics/train/<variant>/seed<seed>.json  best/final val accuracy, epochs, wall time, img/s, params, precision
-- plots/train/<variant>/seed<seed>/        dvclive per-epoch train/val loss and accuracy, epoch seconds (TSV)
+Reads params ``seed`` (the split), ``model`` (its own ``model.attention.<variant>``), ``train`` and
+its regime's settings over them (``study.regimes.<regime>``), not ``study.seeds``: adding a seed to the
+study trains only the new runs. Writes (<run> = <regime>/<variant>/seed<seed>)
+- models/<run>.keras        the trained model, reference layers only (raw [0, 255] pixels in)
+- metrics/train/<run>.json  best/final val accuracy, epochs, wall time, img/s, params, precision
+- plots/train/<run>/        dvclive per-epoch train/val loss and accuracy, epoch seconds (TSV)
 
 A run killed mid-way resumes from its last completed epoch when the stage runs
-again (checkpoints/<variant>/seed<seed>/, discarded if the run's params changed); the
+again (checkpoints/<run>/, discarded if the run's params changed); the
 backup is kept until all three outputs are published, so a failed save (full disk,
 unwritable folder) costs the re-run one epoch, not the training. Before training, the
 output folders must be writable and the disk must have room for the backups and the
@@ -25,7 +26,7 @@ import sys
 
 from src.core.atomic import ensure_writable, naming, publish_all, staging_dir, write_json
 from src.core.errors import stage_main
-from src.config.params import load_params, run_stage_arguments
+from src.config.params import known_regime, load_params, run_params, run_stage_arguments
 from src.paths import PREPARED_DIR, Run
 from src.training.cluster import cluster_from_env, run_as_supervised_child, supervise
 
@@ -34,10 +35,11 @@ from src.training.cluster import cluster_from_env, run_as_supervised_child, supe
 def main(argv: list[str] | None = None) -> None:
     args = run_stage_arguments(__doc__, str(PREPARED_DIR), argv)
     params = load_params(args.params)
-    run = Run(args.variant, args.seed)
+    run = Run(args.variant, args.seed, known_regime(params, args.regime, args.params))
+    params = run_params(params, run.regime)
     if params["train"]["strategy"] == "multi_worker" and not run_as_supervised_child():
-        command = [sys.executable, "-m", "src.stages.train", "--variant", args.variant, "--seed", str(args.seed),
-                   "--params", args.params, "--prepared", args.prepared]
+        command = [sys.executable, "-m", "src.stages.train", "--regime", args.regime, "--variant", args.variant,
+                   "--seed", str(args.seed), "--params", args.params, "--prepared", args.prepared]
         sys.exit(supervise(cluster_from_env(required=True), params["train"]["cluster_timeout_seconds"], command))
     # Imported here: a multi-worker supervisor never loads TensorFlow, whose C++ would hold up its signals.
     from src.models.io import save_model
