@@ -147,6 +147,22 @@ def tiny_params(**train_overrides) -> dict:
     return params
 
 
+REGIME = "smoke"  # the smoke profile's one regime, which tiny_params keeps
+
+
+def with_study(params: dict, variants: list[str] | None = None, seeds: list[int] | None = None,
+               regime: str = REGIME) -> dict:
+    """``params`` with the study's variants and/or one regime's seeds changed, and ``study.runs`` to match."""
+    from src.config.params import expand_runs
+
+    if variants is not None:
+        params["study"]["variants"] = variants
+    if seeds is not None:
+        params["study"]["seeds"][regime] = seeds
+    params["study"]["runs"] = expand_runs(params["study"])
+    return params
+
+
 def run_stage(main, argv: list[str]) -> tuple[int, str]:
     """Run a stage's ``main`` in process, as ``python -m`` would: (exit code, what it wrote to stderr)."""
     import contextlib

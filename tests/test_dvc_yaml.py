@@ -56,18 +56,40 @@ def test_the_dependency_walk_sees_lazy_and_package_imports():
     assert {"src/models/fast/kernels.py", "src/models/attention.py", "src/config/params.py"} <= files
 
 
-def test_run_stages_come_from_the_variant_and_seed_lists_and_read_only_their_own_settings():
+def test_run_stages_come_from_the_study_runs_and_read_only_their_own_settings():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name in ("train", "evaluate", "heatmaps"):
-        assert spec[name]["matrix"] == {"variant": "${train.variants}", "seed": "${train.seeds}"}, name
-        assert "--variant ${item.variant} --seed ${item.seed}" in spec[name]["cmd"]
-    train_params = spec["train"]["params"]
-    assert "model.attention.${item.variant}" in train_params
-    # Neither a whole section nor the lists of variants and seeds: adding CBAM settings, a variant or a
-    # seed retrains nothing else.
-    assert not {"model", "train", "model.attention", "train.variants", "train.seeds"} & set(train_params)
+        assert spec[name]["foreach"] == "${study.runs}", name
+        assert "--regime ${item.regime} --variant ${item.variant} --seed ${item.seed}" in spec[name]["do"]["cmd"]
+    assert spec["heatmap_study"]["matrix"] == {"regime": "${study.regimes}", "variant": "${study.variants}"}
+    train_params = spec["train"]["do"]["params"]
+    assert {"model.attention.${item.variant}", "study.regimes.${item.regime}"} <= set(train_params)
+    # Neither a whole section nor the study's lists: adding CBAM settings, a variant, a seed or a regime
+    # retrains nothing else.
+    study = {"study", "study.variants", "study.seeds", "study.runs", "study.regimes"}
+    assert not {"model", "train", "model.attention"} & set(train_params) and not study & set(train_params)
     for name in ("evaluate", "heatmaps"):
-        assert not {"train.variants", "train.seeds"} & set(spec[name]["params"]), name
+        assert not study & set(spec[name]["do"]["params"]), name
+
+
+def test_a_study_profile_makes_one_stage_per_run_and_one_heatmap_study_per_regime_and_variant(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from src.config.profile import write_profile
+
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = write_profile("study", tmp_path / "params.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    listed = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=tmp_path, check=True,
+                            capture_output=True, text=True).stdout.split()
+    runs = list(params["study"]["runs"])
+    for kind in ("train", "evaluate", "heatmaps"):
+        assert [name for name in listed if name.startswith(f"{kind}@")] == [f"{kind}@{run}" for run in runs]
+    assert [name for name in listed if name.startswith("heatmap_study@")] == [
+        f"heatmap_study@{regime}-{variant}" for regime in ("short", "long") for variant in ("original", "se", "cbam")]
 
 
 def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
@@ -75,7 +97,7 @@ def test_run_outputs_are_cached_so_the_run_cache_can_share_them():
     # that is what lets `dvc pull --run-cache` bring another machine's seeds without retraining.
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name in ("train", "evaluate", "heatmaps"):
-        for out in spec[name]["outs"]:
+        for out in spec[name]["do"]["outs"]:
             assert isinstance(out, str), f"{name}: {out} is not a plain cached output"
 
 

@@ -31,9 +31,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 VARIANTS = ("original", "se", "cbam")
-RUNS = tuple(f"{variant}-{seed}" for variant in VARIANTS for seed in (0, 1))
+REGIME = "smoke"  # the smoke profile's one regime
+RUNS = tuple(f"{REGIME}-{variant}-{seed}" for variant in VARIANTS for seed in (0, 1))
 STAGES = ("download", "preprocess", *(f"{kind}@{run}" for kind in ("train", "evaluate") for run in RUNS),
-          *(f"heatmap_study@{variant}" for variant in VARIANTS), *(f"heatmaps@{run}" for run in RUNS),
+          *(f"heatmap_study@{REGIME}-{variant}" for variant in VARIANTS), *(f"heatmaps@{run}" for run in RUNS),
           "gradcam", "compare")
 # What a normal run must not print: TensorFlow's C++ INFO banners and tf.function retracing warnings.
 NOISE = ("I0000", "cpu_feature_guard", "oneDNN custom operations", "retracing", "Traceback")
@@ -74,6 +75,9 @@ class Project:
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
         return run(["git", *args], cwd or self.repo, self.env)
+
+    def python(self, *args: str, cwd: Path | None = None) -> str:
+        return run([sys.executable, *args], cwd or self.repo, self.env)
 
     def read(self, name: str) -> str:
         return (self.repo / name).read_text()
@@ -130,11 +134,12 @@ def study(project: Project) -> Study:
     output = project.dvc("repro")
     files = {
         "source": json.loads(project.read("data/raw/source.json")),
-        "models": {v: (project.repo / "models" / v / "seed1.keras").is_file() for v in VARIANTS},
-        "rows": {v: json.loads(project.read(f"metrics/compare/{v}.json")) for v in VARIANTS},
-        "figures": {f: (project.repo / "plots/gradcam" / f).is_file() for f in ("heatmaps.png", "randomization.png")},
-        "cam": json.loads(project.read("metrics/cam/cbam/seed1.json")),
-        "cam_study": json.loads(project.read("metrics/cam/cbam/study.json")),
+        "models": {v: (project.repo / "models" / REGIME / v / "seed1.keras").is_file() for v in VARIANTS},
+        "rows": {v: json.loads(project.read(f"metrics/compare/{REGIME}/{v}.json")) for v in VARIANTS},
+        "figures": {f: (project.repo / "plots/gradcam" / REGIME / f).is_file()
+                    for f in ("heatmaps.png", "randomization.png")},
+        "cam": json.loads(project.read("metrics/cam/smoke/cbam/seed1.json")),
+        "cam_study": json.loads(project.read("metrics/cam/smoke/cbam/study.json")),
         "report": project.read("metrics/comparison.md"),
     }
     second_output = project.dvc("repro")
@@ -155,15 +160,19 @@ class Experiments:
 
 @pytest.fixture(scope="module")
 def experiments(project: Project, study: Study) -> Experiments:
+    # (`python -m src.config.study` arguments that change the runs first, `-S` settings)
     settings = {
-        "more-cams": ["gradcam.per_class=2"],
-        "cbam-k3": ["model.attention.cbam.kernel_size=3"],
-        "no-cbam": ["train.variants=[original,se]", "train.seeds=[0,1,2]"],
-        "bigger-val": ["data.val_fraction=0.2", "train.variants=[original]"],
+        "more-cams": ([], ["gradcam.per_class=2"]),
+        "cbam-k3": ([], ["model.attention.cbam.kernel_size=3"]),
+        "no-cbam": (["--variants", "original", "se", "--seeds", "smoke=0-2"], []),
+        "bigger-val": (["--variants", "original"], ["data.val_fraction=0.2"]),
     }
     outputs, reports = {}, {}
     for name in EXPERIMENTS:
-        assignments = [arg for setting in settings[name] for arg in ("-S", setting)]
+        runs, values = settings[name]
+        if runs:
+            project.python("-m", "src.config.study", *runs)
+        assignments = [arg for setting in values for arg in ("-S", setting)]
         outputs[name] = project.dvc("exp", "run", *assignments, "--name", name)
         reports[name] = project.read("metrics/comparison.md")
     table = json.dumps(json.loads(project.dvc("exp", "show", "--json")))
@@ -202,9 +211,7 @@ def two_machines(project: Project, plots_page: str) -> TwoMachines:
     machine_b = project.tmp / "machine-b"
     run(["git", "clone", "-q", str(project.repo), str(machine_b)], project.tmp, project.env)
     for machine in (machine_b, project.repo):
-        params = yaml.safe_load((machine / "params.yaml").read_text())
-        params["train"]["seeds"] = [0, 1, 3]
-        (machine / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        project.python("-m", "src.config.study", "--seeds", "smoke=0,1,3", cwd=machine)
     b_output = project.dvc("repro", "--pull", cwd=machine_b)
     project.dvc("push", "--run-cache", cwd=machine_b)
     a_output = project.dvc("repro", "--pull")
@@ -243,14 +250,14 @@ def test_a_second_repro_does_nothing_and_the_lock_records_each_runs_own_params(s
     variant's attention settings only (so tuning CBAM cannot invalidate SE's runs)."""
     assert "Data and pipelines are up to date." in study.second_output
     assert study.lock["stages"]["compare"]["params"]["params.yaml"]["profile"] == "smoke"
-    assert "model.attention.se" in study.lock["stages"]["train@se-1"]["params"]["params.yaml"]
-    assert "model.attention.cbam" not in study.lock["stages"]["train@se-1"]["params"]["params.yaml"]
+    assert "model.attention.se" in study.lock["stages"]["train@smoke-se-1"]["params"]["params.yaml"]
+    assert "model.attention.cbam" not in study.lock["stages"]["train@smoke-se-1"]["params"]["params.yaml"]
 
 
 def test_dvc_metrics_show_lists_every_variant(study):
     """`dvc metrics show` finds the compare stage's one metrics file per variant."""
     for variant in VARIANTS:
-        assert f"metrics/compare/{variant}.json" in study.metrics_shown
+        assert f"metrics/compare/{REGIME}/{variant}.json" in study.metrics_shown
 
 
 def test_a_figure_param_reruns_only_the_figures(experiments):
@@ -264,16 +271,16 @@ def test_a_figure_param_reruns_only_the_figures(experiments):
 def test_a_cbam_setting_retrains_cbam_alone(experiments):
     """`-S model.attention.cbam.kernel_size=3` retrains and re-evaluates CBAM's runs, not Original's or SE's."""
     output = experiments.outputs["cbam-k3"]
-    assert "Running stage 'train@cbam-0'" in output and "Running stage 'evaluate@cbam-1'" in output
+    assert "Running stage 'train@smoke-cbam-0'" in output and "Running stage 'evaluate@smoke-cbam-1'" in output
     assert "Running stage 'train@original" not in output and "Running stage 'train@se" not in output
 
 
 def test_variants_and_seeds_select_the_runs(experiments):
-    """train.variants selects what is compared: dropping CBAM and adding seed 2 trains only the new seed's runs,
+    """study.variants selects what is compared: dropping CBAM and adding seed 2 trains only the new seed's runs,
     and the report compares Original and SE over 3 seeds without CBAM."""
     output = experiments.outputs["no-cbam"]
     trained = started(output, "train")
-    assert trained == ["Running stage 'train@original-2':", "Running stage 'train@se-2':"], trained
+    assert trained == ["Running stage 'train@smoke-original-2':", "Running stage 'train@smoke-se-2':"], trained
     assert "Running stage 'compare'" in output
     assert "| CBAM" not in experiments.reports["no-cbam"]
     assert "paired t-test over 3 seeds" in experiments.reports["no-cbam"]
@@ -291,9 +298,9 @@ def test_exp_show_and_metrics_diff_list_the_experiments(experiments):
     for name in EXPERIMENTS:
         assert name in experiments.table, name
     for variant in VARIANTS:
-        assert f"metrics/compare/{variant}.json" in experiments.table
+        assert f"metrics/compare/{REGIME}/{variant}.json" in experiments.table
     assert "test_accuracy" in experiments.table
-    assert "metrics/compare/original.json" in experiments.diff and "test_accuracy" in experiments.diff
+    assert f"metrics/compare/{REGIME}/original.json" in experiments.diff and "test_accuracy" in experiments.diff
 
 
 def test_plots_show_renders_the_page_offline(plots_page):
@@ -314,7 +321,7 @@ def test_back_at_the_commit_every_run_comes_from_the_local_run_cache(two_machine
 def test_another_machine_trains_only_its_new_seed(two_machines):
     """Machine B, a clone whose seeds are [0, 1, 3], pulls seeds 0 and 1 from the remote and trains seed 3 only."""
     b_trained = started(two_machines.b_output, "train")
-    assert b_trained == [f"Running stage 'train@{v}-3':" for v in sorted(VARIANTS)], b_trained
+    assert b_trained == [f"Running stage 'train@{REGIME}-{v}-3':" for v in sorted(VARIANTS)], b_trained
 
 
 def test_seeds_from_another_machine_arrive_through_the_remote_untrained(two_machines):
@@ -322,6 +329,6 @@ def test_seeds_from_another_machine_arrive_through_the_remote_untrained(two_mach
     evaluate or heatmaps stage runs) and its report covers 3 seeds of CBAM."""
     for kind in ("train", "evaluate", "heatmaps"):
         assert f"Running stage '{kind}@" not in two_machines.a_output, two_machines.a_output[-3000:]
-        assert f"Stage '{kind}@se-3' is cached - skipping run" in two_machines.a_output, kind  # machine B's run
+        assert f"Stage '{kind}@smoke-se-3' is cached - skipping run" in two_machines.a_output, kind  # machine B's run
     assert "paired t-test over 3 seeds" in two_machines.report
     assert "| CBAM      | 3      |" in two_machines.report  # machine B's run

@@ -16,11 +16,12 @@ import yaml
 
 from src.config.profile import build_profile
 from src.data.loader import epoch_order, make_train_dataset
-from src.models.io import load_variant
+from src.models.io import load_run_model
+from src.paths import Run
 from src.training.callbacks import EpochTimer
 from src.training.optim import make_optimizer
 from src.training.resume import run_fingerprint
-from tests.conftest import ROOT, make_prepared, tiny_params
+from tests.conftest import REGIME, ROOT, make_prepared, tiny_params, with_study
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -66,14 +67,14 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         assert a[key] == b[key], key
     # Byte for byte the same model: nothing in the file depends on when it was written, so DVC re-runs
     # nothing downstream of a forced retrain.
-    assert (first / "models/se/seed0.keras").read_bytes() == (second / "models/se/seed0.keras").read_bytes()
+    assert (first / "models/smoke/se/seed0.keras").read_bytes() == (second / "models/smoke/se/seed0.keras").read_bytes()
     # Each epoch's training seconds are a curve of their own, one positive value per epoch.
-    seconds = (first / "plots/train/se/seed0/plots/metrics/time/train_seconds.tsv").read_text().splitlines()
+    seconds = (first / "plots/train/smoke/se/seed0/plots/metrics/time/train_seconds.tsv").read_text().splitlines()
     assert seconds[0].split("\t") == ["step", "train_seconds"]
     assert [int(row.split("\t")[0]) for row in seconds[1:]] == list(range(a["epochs"]))
     assert all(float(row.split("\t")[1]) > 0 for row in seconds[1:])
-    assert (first / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text() == \
-        (second / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text()
+    assert (first / "plots/train/smoke/se/seed0/plots/metrics/eval/accuracy.tsv").read_text() == \
+        (second / "plots/train/smoke/se/seed0/plots/metrics/eval/accuracy.tsv").read_text()
 
 
 @pytest.mark.slow  # trains in a fresh Python
@@ -85,7 +86,7 @@ def test_training_seeds_differ_and_share_the_data(tmp_path):
     zero, one = metrics(cwd, seed=0), metrics(cwd, seed=1)
     assert zero["training_seed"] == 0 and one["training_seed"] == 1
     assert zero["final_train_accuracy"] != one["final_train_accuracy"]  # other weights and data order
-    assert (cwd / "models/se/seed0.keras").is_file() and (cwd / "models/se/seed1.keras").is_file()
+    assert (cwd / "models/smoke/se/seed0.keras").is_file() and (cwd / "models/smoke/se/seed1.keras").is_file()
 
 
 @pytest.mark.slow  # trains in a fresh Python
@@ -95,7 +96,7 @@ def test_a_run_starts_from_the_initialisation_levers_it_asks_for(tmp_path):
     cwd = project(tmp_path, params)
     proc = run_train(cwd)
     assert proc.returncode == 0, proc.stderr
-    model = load_variant("se", 0, cwd / "models")
+    model = load_run_model(Run("se", 0, REGIME), cwd / "models")
     stem = model.get_layer("stem_conv").kernel.numpy().reshape(-1, 4)  # width 4: two whitening pairs
     np.testing.assert_allclose(stem[:, :2], -stem[:, 2:], atol=1e-6)
     for block in ("stage1_block1", "stage2_block1"):
@@ -105,7 +106,7 @@ def test_a_run_starts_from_the_initialisation_levers_it_asks_for(tmp_path):
 def test_a_run_is_resumable_whatever_the_other_runs(tmp_path):
     params, stats = tiny_params(), {"classes": list("abcdefghij")}
     base = run_fingerprint("se", 3, params, stats, "float32")
-    more_seeds = {**params, "train": {**params["train"], "seeds": [0, 1, 2, 3, 4, 5]}}
+    more_seeds = with_study(yaml.safe_load(yaml.safe_dump(params)), seeds=[0, 1, 2, 3, 4, 5])
     other_variant = yaml.safe_load(yaml.safe_dump(params))
     other_variant["model"]["attention"]["cbam"]["kernel_size"] = 3
     assert run_fingerprint("se", 3, more_seeds, stats, "float32") == base
@@ -133,7 +134,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     killed = project(tmp_path / "killed", epochs=8)
     proc = subprocess.Popen([sys.executable, "-m", "src.stages.train", "--variant", "se", "--seed", "0"], cwd=killed, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meta = killed / "checkpoints/se/seed0/training_metadata.json"
+    meta = killed / "checkpoints/smoke/se/seed0/training_metadata.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -145,7 +146,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     assert proc.poll() is None, "training finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "models/se/seed0.keras").exists()
+    assert not (killed / "models/smoke/se/seed0.keras").exists()
 
     resumed = run_train(killed)
     assert resumed.returncode == 0, resumed.stderr
@@ -155,16 +156,16 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
     # The resumed run sees the same batches with the same weights and optimizer state: same numbers.
     for key in ("final_val_accuracy", "final_train_accuracy", "best_val_accuracy"):
         assert m_killed[key] == pytest.approx(m_straight[key], abs=1e-6), key
-    curve = (killed / "plots/train/se/seed0/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+    curve = (killed / "plots/train/smoke/se/seed0/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
     assert len(curve) - 1 >= 8 - m_killed["resumed_from_epoch"]
-    assert not (killed / "checkpoints/se/seed0").exists()  # backup removed after success
-    assert not (killed / "checkpoints/se/seed0-curves").exists()  # the curves moved to plots/train
+    assert not (killed / "checkpoints/smoke/se/seed0").exists()  # backup removed after success
+    assert not (killed / "checkpoints/smoke/se/seed0-curves").exists()  # the curves moved to plots/train
 
 
 @pytest.mark.slow  # trains in a fresh Python
 def test_backup_from_other_params_is_discarded(tmp_path):
     cwd = project(tmp_path)
-    backup = cwd / "checkpoints/se/seed0"
+    backup = cwd / "checkpoints/smoke/se/seed0"
     backup.mkdir(parents=True)
     (backup / "fingerprint.txt").write_text("stale")
     (backup / "training_metadata.json").write_text('{"epoch": 1}')
@@ -195,7 +196,7 @@ def test_nan_loss_stops_with_error_and_no_model(tmp_path, monkeypatch, capsys):
     assert exit_info.value.code == 2
     assert "loss became nan" in capsys.readouterr().err
     assert not (cwd / "models").exists() and not (cwd / "metrics").exists()
-    assert not (cwd / "checkpoints/original/seed0").exists()
+    assert not (cwd / "checkpoints/smoke/original/seed0").exists()
 
 
 # A fresh Python per case; the second also loads the data and builds the model first.
@@ -251,14 +252,14 @@ def test_epoch_timer_records_each_epoch_once_with_or_without_validation():
 @pytest.mark.slow  # trains in a fresh Python
 def test_outputs_that_cannot_be_written_leave_the_previous_model(tmp_path):
     cwd = project(tmp_path, epochs=1)
-    (cwd / "models/se").mkdir(parents=True)
-    (cwd / "models/se/seed0.keras").write_bytes(b"the model of the previous run")
+    (cwd / "models/smoke/se").mkdir(parents=True)
+    (cwd / "models/smoke/se/seed0.keras").write_bytes(b"the model of the previous run")
     (cwd / "metrics").write_text("a file where the metrics folder should be")
     proc = run_train(cwd)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")][0].startswith("error: metrics")
-    assert (cwd / "models/se/seed0.keras").read_bytes() == b"the model of the previous run"
-    assert sorted(p.name for p in (cwd / "models/se").iterdir()) == ["seed0.keras"]
+    assert (cwd / "models/smoke/se/seed0.keras").read_bytes() == b"the model of the previous run"
+    assert sorted(p.name for p in (cwd / "models/smoke/se").iterdir()) == ["seed0.keras"]
 
 
 def test_batch_norm_shifts_learn_at_their_multiple_of_the_learning_rate():
@@ -285,5 +286,5 @@ def test_a_frozen_whitened_stem_keeps_its_filters_through_training(tmp_path):
     cwd = project(tmp_path, tiny_params(epochs=1, stem_whitening=True, freeze_stem=True))
     proc = run_train(cwd)
     assert proc.returncode == 0, proc.stderr
-    stem = load_variant("se", 0, cwd / "models").get_layer("stem_conv").kernel.numpy().reshape(-1, 4)
+    stem = load_run_model(Run("se", 0, REGIME), cwd / "models").get_layer("stem_conv").kernel.numpy().reshape(-1, 4)
     np.testing.assert_allclose(stem[:, :2], -stem[:, 2:], atol=1e-6)  # a full training step would break the pairs

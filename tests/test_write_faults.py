@@ -225,7 +225,7 @@ def test_train_fails_cleanly_and_keeps_its_training_at_sampled_writes(project):
     moments = {"output folder check": 1, "curves": first("seed0-curves/", "open"),
                "backup": first("latest.weights.h5"), "model save": first("model.keras"),
                "publication": first("seed0.keras", "replace"),
-               "publication of the curves": first("plots/train/se/seed0", "replace")}
+               "publication of the curves": first("plots/train/smoke/se/seed0", "replace")}
     for moment, k in moments.items():
         with WriteFaults(project, fail_at=k, error=errno.ENOSPC) as faults:
             code, stderr = run_stage(train.main, argv)
@@ -240,11 +240,11 @@ def test_train_fails_cleanly_and_keeps_its_training_at_sampled_writes(project):
         assert outputs == {name: value for name, value in reference.items() if not name.startswith("checkpoints/")}
         if moment in ("model save", "publication", "publication of the curves"):
             # The finished training is not lost: the backup of the epoch before the last is still there.
-            assert json.loads((project / "checkpoints/se/seed0/training_metadata.json").read_text())["epoch"] == 1
+            assert json.loads((project / "checkpoints/smoke/se/seed0/training_metadata.json").read_text())["epoch"] == 1
         code, stderr = run_stage(train.main, argv)
         assert code == 0, stderr
         assert as_finished(in_process(state(project))) == reference, moment
-        assert not (project / "checkpoints/se/seed0").exists()
+        assert not (project / "checkpoints/smoke/se/seed0").exists()
 
 
 def _train(project: Path, *wrapper: str) -> subprocess.CompletedProcess:
@@ -255,8 +255,8 @@ def _train(project: Path, *wrapper: str) -> subprocess.CompletedProcess:
 def test_train_killed_during_backup_save_and_publication_recovers(project):
     """SIGKILL at the first write of each moment; each next run clears the litter and finishes the training."""
     reference = state(project)
-    for kill_at, litter_left in (("latest.weights.h5", "checkpoints/se/seed0"), ("model.keras", "metrics"),
-                                 ("seed0.json", "models/se")):
+    for kill_at, litter_left in (("latest.weights.h5", "checkpoints/smoke/se/seed0"), ("model.keras", "metrics"),
+                                 ("seed0.json", "models/smoke/se")):
         killed = _train(project, "tests.write_faults", "--kill-at", kill_at)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
         assert any(name.startswith(litter_left) for name in litter(project)), (kill_at, litter(project))
@@ -265,11 +265,11 @@ def test_train_killed_during_backup_save_and_publication_recovers(project):
                    {k: v for k, v in reference.items() if not k.startswith("checkpoints/")}
     rerun = _train(project)
     assert rerun.returncode == 0, rerun.stderr
-    assert not litter(project) and not (project / "checkpoints/se/seed0").exists()
+    assert not litter(project) and not (project / "checkpoints/smoke/se/seed0").exists()
     # The same outputs; their values match the reference (trained in this process) to float noise only,
     # as a resumed run does (tests/test_train.py compares them).
     assert set(state(project)) == set(reference)
-    finished = json.loads((project / "metrics/train/se/seed0.json").read_text())
+    finished = json.loads((project / "metrics/train/smoke/se/seed0.json").read_text())
     assert finished["epochs"] == 2 and finished["resumed_from_epoch"] == 1
 
 
@@ -286,6 +286,6 @@ def test_a_full_disk_during_the_epoch_backup_is_one_line_not_a_crash(project):
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert_clean_failure(proc.returncode, proc.stderr, project)
     ours = [line for line in proc.stderr.splitlines() if not TENSORFLOW_LOG.match(line)]
-    assert len(ours) == 1 and "checkpoints/se/seed0/latest.weights.h5: File too large" in ours[0], proc.stderr
+    assert len(ours) == 1 and "checkpoints/smoke/se/seed0/latest.weights.h5: File too large" in ours[0], proc.stderr
     assert not litter(project)
     assert {k: v for k, v in state(project).items() if not k.startswith("checkpoints/")} == before

@@ -436,7 +436,7 @@ def run_stage_arguments(description: str, prepared_default: str, argv: list[str]
     """The command line of a per-run stage (train, evaluate, heatmaps; without ``--seed``, a per-variant stage
     such as heatmap_study): which run, which params, which data."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--regime", required=True, help="the run's training regime (a name of study.regimes)")
+    parser.add_argument("--regime", help="the run's training regime, a name of study.regimes (default: the first)")
     parser.add_argument("--variant", required=True, choices=tuple(registry.VARIANTS))
     if with_seed:
         parser.add_argument("--seed", required=True, type=training_seed,
@@ -446,8 +446,10 @@ def run_stage_arguments(description: str, prepared_default: str, argv: list[str]
     return parser.parse_args(argv)
 
 
-def known_regime(params: dict, regime: str, origin: str = DEFAULT_PARAMS_FILE) -> str:
-    """``regime`` if the params define it; ParamsError naming the regimes otherwise."""
+def known_regime(params: dict, regime: str | None, origin: str = DEFAULT_PARAMS_FILE) -> str:
+    """``regime`` if the params define it (None: their first regime); ParamsError naming the regimes otherwise."""
+    if regime is None:
+        return next(iter(params["study"]["regimes"]))
     if regime not in params["study"]["regimes"]:
         raise ParamsError(f"{origin}: regime {regime!r} is not in study.regimes "
                           f"({', '.join(params['study']['regimes'])})")

@@ -2,6 +2,7 @@
 
     python -m src.config.study                          # after editing study.seeds or study.variants
     python -m src.config.study --seeds short=0-29       # and set a regime's seeds first
+    python -m src.config.study --variants original se   # or the variants
 
 DVC makes one train@/evaluate@/heatmaps@ stage per entry of ``study.runs`` (a mapping, because the
 regimes may have different seeds and DVC's ``matrix`` only forms full products). The entries are
@@ -18,7 +19,7 @@ import yaml
 
 from src.core.atomic import write_text
 from src.core.errors import ParamsError, stage_main
-from src.config.params import DEFAULT_PARAMS_FILE, expand_runs, validate
+from src.config.params import DEFAULT_PARAMS_FILE, VARIANTS, expand_runs, validate
 
 STUDY_SECTION = re.compile(r"^study:\n(?:[ #].*\n|\n)*", re.MULTILINE)
 
@@ -48,7 +49,7 @@ def study_text(study: dict) -> str:
     return head + "  runs:  # written by `python -m src.config.study`: one train@/evaluate@/heatmaps@ stage each\n" + runs
 
 
-def rewrite(path: str | Path, seeds: list[tuple[str, list[int]]] = ()) -> dict:
+def rewrite(path: str | Path, seeds: list[tuple[str, list[int]]] = (), variants: list[str] | None = None) -> dict:
     """Rewrite the study section of the params file at ``path`` (its other text unchanged); the new study."""
     path = Path(path)
     if not path.is_file():
@@ -59,6 +60,8 @@ def rewrite(path: str | Path, seeds: list[tuple[str, list[int]]] = ()) -> dict:
     if not isinstance(study, dict) or not STUDY_SECTION.search(text):
         raise ParamsError(f"{path}: no study: section at the start of a line; create the file with "
                           "`python -m src.config.profile NAME`")
+    if variants:
+        study["variants"] = variants
     for regime, regime_seeds in seeds:
         if regime not in study.get("regimes", {}):
             raise ParamsError(f"--seeds {regime}=...: {regime!r} is not in study.regimes of {path}")
@@ -75,8 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default=DEFAULT_PARAMS_FILE)
     parser.add_argument("--seeds", type=seed_range, nargs="+", default=[], metavar="REGIME=SEEDS",
                         help="set a regime's training seeds: short=0-19 or long=0,1,2")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="set the variants the study compares")
     args = parser.parse_args(argv)
-    study = rewrite(args.params, args.seeds)
+    study = rewrite(args.params, args.seeds, args.variants)
     counts = ", ".join(f"{regime} {len(seeds)} seeds" for regime, seeds in study["seeds"].items())
     print(f"{args.params}: {len(study['runs'])} runs ({len(study['variants'])} variants; {counts}); run `dvc repro`")
 

@@ -230,7 +230,7 @@ def study_summary(variant: str, training_seed: int, results: list[MapResult], ch
 
 
 def run_summary(variant: str, training_seed: int, result: MapResult, images: int) -> dict:
-    """A run's document (metrics/cam/<variant>/seed<N>.json): its variant's chosen map scored on ``images``
+    """A run's document (metrics/cam/<regime>/<variant>/seed<N>.json): its variant's chosen map scored on ``images``
     test images, against the same baselines (no randomisation check: the study ran it)."""
     scores = {key: value for key, value in result.summary().items() if key != "sanity"}
     return {"variant": variant, "training_seed": training_seed, "images": images, "map": result.key,

@@ -78,12 +78,12 @@ def train_command(run: Run, params_file: str | Path = "params.yaml") -> tuple[st
         return "", f"dvc repro train@{run.name}"
     if run.name in runs:
         return "", f"dvc repro train@{run.name}"
-    if seeds is None:
-        return f" (regime {run.regime} is not in study.regimes of {params_file})", \
-            f"add {run.regime} to study.regimes and study.seeds, then `python -m src.config.study` and `dvc repro`"
+    if seeds is None:  # a regime's settings cannot be guessed: the study section must gain it
+        return (f" (regime {run.regime} is not in study.regimes of {params_file}: add it to study.regimes and "
+                "study.seeds)", "python -m src.config.study && dvc repro")
     if run.variant not in variants:
-        return f" (variant {run.variant} is not in study.variants of {params_file})", \
-            f"add {run.variant} to study.variants, then `python -m src.config.study` and `dvc repro`"
+        return (f" (variant {run.variant} is not in study.variants of {params_file})",
+                f"python -m src.config.study --variants {' '.join([*variants, run.variant])} && dvc repro")
     listed = ",".join(map(str, sorted({*seeds, run.seed})))
     return (f" (seed {run.seed} is not in study.seeds.{run.regime} of {params_file})",
             f"python -m src.config.study --seeds {run.regime}={listed} && dvc repro")

@@ -10,7 +10,7 @@ builder (``src/models/resnet.py``), the FLOP counter, the stages and the reports
 - ``VARIANTS``: each model of the study -- the attention kind in its blocks and its title.
 
 A new kind is therefore its layer in ``src/models/attention.py`` plus an entry in each
-registry here (and its variant's name in a profile's ``train.variants``). Layers are
+registry here (and its variant's name in a profile's ``study.variants``). Layers are
 named, not imported, so that reading params.yaml (every stage's first step) loads no
 TensorFlow and no stage depends on the layers' code unless it builds or loads a model.
 """

@@ -18,7 +18,7 @@ from PIL import Image
 
 from src.core.atomic import atomic_path
 from src.core.errors import DataError, stage_main
-from src.config.params import DEFAULT_PARAMS_FILE, VARIANTS, load_params, training_seed
+from src.config.params import DEFAULT_PARAMS_FILE, VARIANTS, known_regime, load_params, training_seed
 from src.data.readers import CLASSES
 from src.explain.fast_cam import cam_explainer
 from src.explain.images import load_image, overlay_on_original
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not loaded:
         raise DataError("no readable image among: " + ", ".join(args.images))
 
-    regime = args.regime or next(iter(load_params(args.params)["study"]["regimes"]))
+    regime = known_regime(load_params(args.params), args.regime, args.params)
     model = load_run_model(Run(args.variant, args.seed, regime), args.models)
     small = np.stack([item[2] for item in loaded]).astype(np.float32)
     probs = model.predict(small, verbose=0)

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     run = Run(args.variant, args.seed, known_regime(params, args.regime, args.params))
     params = run_params(params, run.regime)
     if params["train"]["strategy"] == "multi_worker" and not run_as_supervised_child():
-        command = [sys.executable, "-m", "src.stages.train", "--regime", args.regime, "--variant", args.variant,
+        command = [sys.executable, "-m", "src.stages.train", "--regime", run.regime, "--variant", args.variant,
                    "--seed", str(args.seed), "--params", args.params, "--prepared", args.prepared]
         sys.exit(supervise(cluster_from_env(required=True), params["train"]["cluster_timeout_seconds"], command))
     # Imported here: a multi-worker supervisor never loads TensorFlow, whose C++ would hold up its signals.

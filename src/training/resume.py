@@ -15,8 +15,9 @@ from keras.src.saving import saving_lib
 from src.core.atomic import atomic_path, nearest_existing
 from src.paths import TRAIN_METRICS_DIR
 
-# Other runs, and how long a multi-worker run waits for its cluster: no bearing on a run's numbers.
-NOT_IN_A_RUN = ("variants", "seeds", "cluster_timeout_seconds")
+# How long a multi-worker run waits for its cluster: no bearing on a run's numbers. (The study's
+# variants, regimes and seeds are not in ``train``: a run receives its own regime's settings there.)
+NOT_IN_A_RUN = ("cluster_timeout_seconds",)
 
 # train.py stages the model here before publishing it, so the disk check counts the model here too.
 OUTPUT_STAGING = TRAIN_METRICS_DIR.parent

@@ -14,7 +14,7 @@ from benchmarks import attention, gradcam, heatmap_cost, peak, throughput
 from src.config.params import train_size
 from src.core.errors import ParamsError
 from src.config.profile import build_profile
-from tests.conftest import ROOT, make_prepared, run_stage
+from tests.conftest import ROOT, make_prepared, run_stage, with_study
 
 
 def _table(output: str) -> dict[str, list[str]]:
@@ -82,7 +82,7 @@ def test_attention_benchmark_times_every_attention_layer(capsys):
 @pytest.mark.slow  # builds and times the CAMs of a model on both paths
 def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, capsys):
     params = build_profile("smoke")
-    params["train"]["variants"] = ["cbam"]
+    with_study(params, variants=["cbam"])
     params["gradcam"].update(methods=["gradcam", "layercam"], layers=["stage1", "stage2", "fused"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -103,7 +103,7 @@ def test_cam_benchmark_times_each_stage_and_all_stages_on_both_paths(tmp_path, c
 @pytest.mark.slow  # scores every map of a model twice and one map once
 def test_heatmap_cost_prices_a_run_as_its_share_of_the_study_plus_its_chosen_map(tmp_path, capsys):
     params = build_profile("smoke")
-    params["train"]["variants"] = ["se"]
+    with_study(params, variants=["se"])
     params["gradcam"].update(methods=["gradcam", "layercam"], layers=["stage1", "stage2", "fused"],
                              faithfulness_per_class=2, selection_per_class=1, sanity_per_class=1, batch_size=8)
     path = tmp_path / "params.yaml"

@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 
 from src.explain.images import load_image
-from tests.conftest import run_stage
+from tests.conftest import run_stage, tiny_params, with_study
 
 GRADIENT = np.tile(np.arange(40), (30, 1))  # 30 rows, 40 columns, increasing to the right
 
@@ -70,14 +70,17 @@ def test_predict_names_a_stage_that_exists_or_how_to_add_the_seed(tmp_path, monk
 
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("ok.png")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"variants": ["original", "se"], "seeds": [0, 1]}}))
+    params = with_study(tiny_params(), variants=["original", "se"], seeds=[0, 1])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     code, stderr = run_stage(predict.main, ["ok.png", "--variant", "se", "--seed", "7"])
     assert code == 2 and "Traceback" not in stderr
-    assert "models/se/seed7.keras: no trained model (seed 7 is not in train.seeds of params.yaml); run " \
-           "`dvc exp run -S 'train.seeds=[0,1,7]'`" in stderr
-    assert "train@se-7" not in stderr
+    assert "models/smoke/se/seed7.keras: no trained model (seed 7 is not in study.seeds.smoke of params.yaml); run " \
+           "`python -m src.config.study --seeds smoke=0,1,7 && dvc repro`" in stderr
+    assert "train@smoke-se-7" not in stderr
     code, stderr = run_stage(predict.main, ["ok.png", "--variant", "cbam", "--seed", "1"])
-    assert "(variant cbam is not in train.variants of params.yaml); run `dvc exp run -S " \
-           "'train.variants=[original,se,cbam]'`" in stderr
+    assert "(variant cbam is not in study.variants of params.yaml); run `python -m src.config.study --variants " \
+           "original se cbam && dvc repro`" in stderr
+    code, stderr = run_stage(predict.main, ["ok.png", "--variant", "se", "--seed", "1", "--regime", "long"])
+    assert code == 2 and "params.yaml: regime 'long' is not in study.regimes (smoke)" in stderr
     code, stderr = run_stage(predict.main, ["ok.png", "--variant", "se", "--seed", "1"])
-    assert "models/se/seed1.keras: no trained model; run `dvc repro train@se-1`" in stderr
+    assert "models/smoke/se/seed1.keras: no trained model; run `dvc repro train@smoke-se-1`" in stderr

@@ -157,10 +157,10 @@ def test_the_study_scores_the_new_method_on_the_new_metric_against_both_baseline
 def write_run(variant: str, summary: dict, arrays: dict, study: dict | None = None) -> Run:
     """The heatmaps stage's two files of training seed 0 of ``variant`` (and its study's), in the working
     directory."""
-    run = Run(variant, 0)
+    run = Run(variant, 0, "smoke")
     if study is not None:
-        cam_study(variant).parent.mkdir(parents=True, exist_ok=True)
-        cam_study(variant).write_text(json.dumps(study))
+        cam_study(run.regime, variant).parent.mkdir(parents=True, exist_ok=True)
+        cam_study(run.regime, variant).write_text(json.dumps(study))
     run.cam_metrics.parent.mkdir(parents=True, exist_ok=True)
     run.cam_scores.parent.mkdir(parents=True, exist_ok=True)
     np.savez(run.cam_scores, **arrays)
@@ -187,7 +187,7 @@ def test_the_report_tables_counts_and_describes_the_new_metric(study, tmp_path, 
     studies, summaries, arrays = study
     for variant in summaries:
         write_run(variant, summaries[variant], arrays[variant], studies[variant])
-    heatmaps = HeatmapStudy.load(["original", "se"], [0])
+    heatmaps = HeatmapStudy.load("smoke", ["original", "se"], [0])
     lines = cam_section(heatmaps, seed=0)
     text = "\n".join(lines)
     rows = table_rows(text, "### Original: the study (training seed 0, 6 validation images)")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from src.core.errors import DataError
-from src.models.io import float32_model, load_variant, model_path, save_model, to_reference
+from src.models.io import float32_model, load_run_model, save_model, to_reference
+from src.paths import Run
 from src.models.resnet import build_resnet
 from tests.conftest import ROOT
 
@@ -54,24 +55,25 @@ def test_to_reference_keeps_weights_and_function():
 
 
 def test_missing_and_damaged_models(tmp_path):
-    with pytest.raises(DataError, match=r"se/seed3.keras: no trained model; run `dvc repro train@se-3`"):
-        load_variant("se", 3, tmp_path)
-    model_path("se", 3, tmp_path).parent.mkdir()
-    model_path("se", 3, tmp_path).write_bytes(b"not a zip")
+    with pytest.raises(DataError, match=r"se/seed3.keras: no trained model; run `dvc repro train@smoke-se-3`"):
+        load_run_model(Run("se", 3, "smoke"), tmp_path)
+    Run("se", 3, "smoke").model(tmp_path).parent.mkdir(parents=True)
+    Run("se", 3, "smoke").model(tmp_path).write_bytes(b"not a zip")
     with pytest.raises(DataError, match="cannot load model"):
-        load_variant("se", 3, tmp_path)
+        load_run_model(Run("se", 3, "smoke"), tmp_path)
 
 
-def test_load_variant_in_float32(tmp_path):
+def test_load_run_model_in_float32(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = build_resnet(blocks=(1,), width=4, strides=(2,), attention="cbam")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    model_path("cbam", 0, tmp_path).parent.mkdir()
-    model.save(model_path("cbam", 0, tmp_path))
-    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in load_variant("cbam", 0, tmp_path).layers}
-    loaded = load_variant("cbam", 0, tmp_path, float32=True)
+    run = Run("cbam", 0, "smoke")
+    run.model(tmp_path).parent.mkdir(parents=True)
+    model.save(run.model(tmp_path))
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in load_run_model(run, tmp_path).layers}
+    loaded = load_run_model(run, tmp_path, float32=True)
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02)

@@ -22,11 +22,12 @@ from src.config.params import validate
 from src.core.errors import ParamsError
 from src.models import attention
 from src.models.flops import flops_per_image
-from src.models.io import load_variant
+from src.models.io import load_run_model
+from src.paths import Run
 from src.models.resnet import build_variant, make_attention
 from src.models.variants import ATTENTION_KINDS, VARIANTS, AttentionKind, Setting, Variant
 from src.stages import train
-from tests.conftest import make_prepared, run_stage, tiny_params
+from tests.conftest import make_prepared, run_stage, tiny_params, with_study
 
 
 def eca_kernel_size(channels: int, gamma: int, beta: int) -> int:
@@ -77,9 +78,7 @@ def eca(monkeypatch):
 
 
 def eca_params(**train_overrides) -> dict:
-    params = tiny_params(**train_overrides)
-    params["train"]["variants"] = ["original", "eca"]
-    return params
+    return with_study(tiny_params(**train_overrides), variants=["original", "eca"])
 
 
 def test_the_layer_is_the_papers_gate():
@@ -109,7 +108,7 @@ def test_params_take_its_settings_from_the_registry(eca):
 
 def test_without_its_registry_entries_it_is_unknown():
     params = eca_params()
-    with pytest.raises(ParamsError, match=r"train.variants = \['original', 'eca'\] is invalid"):
+    with pytest.raises(ParamsError, match=r"study.variants = \['original', 'eca'\] is invalid"):
         validate(params)
     with pytest.raises(ValueError, match="unknown attention 'eca'"):
         make_attention("eca", name="gate")
@@ -166,10 +165,10 @@ def test_the_training_stage_trains_saves_and_loads_it(eca, tmp_path, monkeypatch
     code, stderr = run_stage(train.main, ["--variant", "eca", "--seed", "0"])
     assert code == 0, stderr
 
-    metrics = json.loads((tmp_path / "metrics/train/eca/seed0.json").read_text())
+    metrics = json.loads((tmp_path / "metrics/train/smoke/eca/seed0.json").read_text())
     assert np.isfinite(metrics["best_val_accuracy"])
     assert metrics["mflops_per_image"] == round(flops_per_image(build_variant("eca", params["model"])) / 1e6, 2)
-    model = load_variant("eca", 0, tmp_path / "models")
+    model = load_run_model(Run("eca", 0, "smoke"), tmp_path / "models")
     assert type(model.get_layer("stage2_block1_eca")) is EfficientChannelAttention
     probabilities = model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

@@ -32,14 +32,14 @@ from hypothesis import strategies as st
 
 from src.core.errors import DataError
 from src.paths import Run, cam_study
-from tests.conftest import make_official_tarball, make_prepared, run_stage, snapshot, tiny_params
+from tests.conftest import REGIME, with_study, make_official_tarball, make_prepared, run_stage, snapshot, tiny_params
 
 pytestmark = pytest.mark.slow  # builds a tiny study, then 21 boundaries x 10 cases (minutes)
 
-RUN = Run("original", 0)
-OTHER = Run("se", 0)
+RUN = Run("original", 0, REGIME)
+OTHER = Run("se", 0, REGIME)
 RUN_ARGS = ["--variant", RUN.variant, "--seed", str(RUN.seed)]
-STUDY = str(cam_study(RUN.variant))
+STUDY = str(cam_study(RUN.regime, RUN.variant))
 EXAMPLES = int(os.environ.get("ARTEFACT_FUZZ_EXAMPLES", 10))
 OUTCOMES: dict[str, Counter] = {}
 
@@ -110,7 +110,7 @@ def pristine(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("project")
     params = tiny_params(epochs=1, batch_size=10)
-    params["train"].update(variants=[RUN.variant, OTHER.variant], seeds=[0])
+    with_study(params, variants=[RUN.variant, OTHER.variant], seeds=[0])
     params["evaluate"].update(tta_flip=False, tta_shift=0)
     params["gradcam"].update(methods=["gradcam"], layers=["stage1", "stage2"], faithfulness_per_class=1,
                              faithfulness_steps=4, sanity_per_class=1, selection_per_class=1, per_class=1,
@@ -135,7 +135,7 @@ def pristine(tmp_path_factory) -> Path:
         # The second variant's heatmap results are the first's, relabelled: measuring them again would only cost time.
         OTHER.cam_scores.parent.mkdir(parents=True)
         OTHER.cam_metrics.parent.mkdir(parents=True)
-        shutil.copyfile(STUDY, cam_study(OTHER.variant))
+        shutil.copyfile(STUDY, cam_study(OTHER.regime, OTHER.variant))
         shutil.copyfile(RUN.cam_scores, OTHER.cam_scores)
         summary = json.loads(RUN.cam_metrics.read_text()) | {"variant": OTHER.variant}
         OTHER.cam_metrics.write_text(json.dumps(summary))
@@ -251,7 +251,7 @@ def read_back(boundary: Boundary):
     from src.data.sources import load_record
     from src.explain.cam_results import load_run, load_study, load_summaries
     from src.explain.results import load_predictions
-    from src.models.io import load_variant
+    from src.models.io import load_run_model
     from src.report.inputs import read_curve, read_test_metrics, read_train_metrics
 
     file = boundary.file
@@ -261,13 +261,13 @@ def read_back(boundary: Boundary):
         name = Path(file).stem
         return load_stats("data/prepared") if name == "stats" else load_split("data/prepared", name)
     if file.endswith(".keras"):
-        return load_variant(RUN.variant, RUN.seed).get_weights()
+        return load_run_model(RUN).get_weights()
     if file == str(RUN.predictions):
         return load_predictions(RUN)
     if file == str(RUN.cam_metrics):
         return load_summaries([RUN])
     if file == STUDY:
-        return load_study(RUN.variant)
+        return load_study(RUN.regime, RUN.variant)
     if file == str(RUN.cam_scores):
         return load_run(RUN)
     if file == str(RUN.train_metrics):

@@ -61,10 +61,10 @@ def test_a_killed_stage_leaves_folders_that_the_next_write_removes(tmp_path):
 
 def test_an_unwritable_output_folder_is_found_before_the_work_and_nothing_is_created(tmp_path):
     (tmp_path / "metrics").write_text("a file where a folder should be")
-    ensure_writable(tmp_path / "models/se")
+    ensure_writable(tmp_path / "models/smoke/se")
     assert sorted(os.listdir(tmp_path)) == ["metrics"]
     with pytest.raises(NotADirectoryError) as failure:
-        ensure_writable(tmp_path / "metrics/train/se")
+        ensure_writable(tmp_path / "metrics/train/smoke/se")
     assert failure.value.filename == str(tmp_path / "metrics")
 
 
@@ -87,11 +87,11 @@ def test_training_stops_before_it_starts_when_the_disk_has_no_room(tmp_path, mon
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 300_000, 300_000))
-    check_room({tmp_path / "checkpoints/se/seed0": 100_000, tmp_path / "metrics": 100_000})
+    check_room({tmp_path / "checkpoints/smoke/se/seed0": 100_000, tmp_path / "metrics": 100_000})
     with pytest.raises(OSError) as failure:
-        check_room({tmp_path / "checkpoints/se/seed0": 200_000, tmp_path / "metrics": 200_000})
+        check_room({tmp_path / "checkpoints/smoke/se/seed0": 200_000, tmp_path / "metrics": 200_000})
     assert os_error_message(failure.value).startswith(
-        f"{tmp_path / 'checkpoints/se/seed0'}: 0.3 MB free, training needs about 0.4 MB for its backups and model "
+        f"{tmp_path / 'checkpoints/smoke/se/seed0'}: 0.3 MB free, training needs about 0.4 MB for its backups and model "
         "(the disk is full")
     assert os.listdir(tmp_path) == []  # nothing created
 

@@ -18,7 +18,7 @@ def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setu
     labels = rng.integers(0, 10, images)
     for variant, values in accuracies.items():
         for seed, accuracy in enumerate(values):
-            run = Run(variant, seed)
+            run = Run(variant, seed, "smoke")
             right = np.arange(images) < round(accuracy * images)
             predicted = np.where(right, labels, (labels + 1) % 10)
             probs = np.eye(10)[predicted] * 0.9 + 0.01
@@ -39,7 +39,7 @@ def fake_study(root, accuracies: dict[str, list[float]], images: int = 400, setu
             (root / run.test_metrics).write_text(json.dumps({
                 "accuracy": float(right.mean()), "loss": 1.0, "inference_img_per_s": 5000.0,
                 "per_class_accuracy": {str(k): 0.5 for k in range(10)}}))
-    return Study.load(list(accuracies), list(range(len(next(iter(accuracies.values()))))))
+    return Study.load("smoke", list(accuracies), list(range(len(next(iter(accuracies.values()))))))
 
 
 def test_a_worse_variant_gets_a_negative_difference_over_seeds(tmp_path, monkeypatch):
@@ -110,7 +110,7 @@ def test_a_resumed_run_is_timed_over_every_epoch_of_its_curve():
 def test_the_report_names_a_resumed_run_and_times_runs_from_their_curves(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.80, 0.82]})
-    study.train[Run("se", 1)]["resumed_from_epoch"] = 2
+    study.train[Run("se", 1, "smoke")]["resumed_from_epoch"] = 2
     table, tests = comparison_table(study, seed=0)
     runs = run_table(study, 0)
     text = report(table, runs, tests, study, None, "smoke")

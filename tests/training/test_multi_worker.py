@@ -62,9 +62,9 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path: Path):
         results.append(out)
 
     chief, worker = tmp_path / "machine0", tmp_path / "machine1"
-    metrics = json.loads((chief / "metrics/train/se/seed0.json").read_text())
+    metrics = json.loads((chief / "metrics/train/smoke/se/seed0.json").read_text())
     assert metrics["workers"] == 2 and metrics["epochs"] == 2
-    assert (chief / "models/se/seed0.keras").is_file() and (chief / "plots/train/se/seed0").is_dir()
+    assert (chief / "models/smoke/se/seed0.keras").is_file() and (chief / "plots/train/smoke/se/seed0").is_dir()
     assert not [name for name in OUTPUTS if (worker / name).exists()], "a non-chief worker wrote outputs"
     assert not [p for p in (worker / "checkpoints").rglob("*") if p.is_file()]  # its backup is gone too
     # Both workers hold the same synchronised model: the same validation accuracy, to the digit.
@@ -190,7 +190,7 @@ def test_a_one_worker_cluster_trains_stops_on_sigterm_and_resumes(tmp_path: Path
     cluster = {"worker": [f"localhost:{free_ports(1)[0]}"]}
     params = tiny_params(strategy="multi_worker", epochs=4)
     proc = start_worker(tmp_path, cluster, 0, params)
-    meta = tmp_path / "checkpoints/se/seed0/training_metadata.json"
+    meta = tmp_path / "checkpoints/smoke/se/seed0/training_metadata.json"
     deadline = time.monotonic() + 300
     while not meta.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -203,5 +203,5 @@ def test_a_one_worker_cluster_trains_stops_on_sigterm_and_resumes(tmp_path: Path
     proc = start_worker(tmp_path, cluster, 0, params)
     seconds, err = finish(proc, within=300)
     assert proc.returncode == 0, err[-3000:]
-    metrics = json.loads((tmp_path / "metrics/train/se/seed0.json").read_text())
+    metrics = json.loads((tmp_path / "metrics/train/smoke/se/seed0.json").read_text())
     assert metrics["workers"] == 1 and metrics["epochs"] == 4 and metrics["resumed_from_epoch"] >= 1

@@ -61,7 +61,7 @@ KILLS = [(1, True), (2, False), (2, True)]
 def test_a_run_killed_at_every_epoch_boundary_reports_as_an_uninterrupted_one(tmp_path, monkeypatch, summaries):
     monkeypatch.chdir(tmp_path)
     make_prepared(tmp_path / "data/prepared")
-    params, run = tiny_params(epochs=EPOCHS), Run("se", 0)
+    params, run = tiny_params(epochs=EPOCHS), Run("se", 0, "smoke")
     straight = fit.train_run(run, params).metrics
     shutil.rmtree(run.checkpoints)  # the stage discards the backup once its outputs are published
 
@@ -82,7 +82,7 @@ def test_a_run_killed_at_every_epoch_boundary_reports_as_an_uninterrupted_one(tm
     assert resumed["train_img_per_s"] == round(images_per_epoch / steady, 1)
     assert resumed["train_minutes"] * 60 >= sum(e["seconds"] for e in epochs) - 0.1
     # train_run keeps the backup: the stage discards it once the outputs are published (src/stages/train.py).
-    assert (tmp_path / "checkpoints/se/seed0").exists()
+    assert (tmp_path / "checkpoints/smoke/se/seed0").exists()
 
 
 def test_the_summary_is_over_every_epoch_and_the_first_best_wins():
