@@ -18,8 +18,8 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 def test_predict_images_and_corrupt_file(tmp_path):
     models = tmp_path / "models"
-    (models / "cbam").mkdir(parents=True)
-    save_model(build_variant("cbam", tiny_params()["model"]), models / "cbam" / "seed1.keras")
+    (models / "smoke" / "cbam").mkdir(parents=True)
+    save_model(build_variant("cbam", tiny_params()["model"]), models / "smoke" / "cbam" / "seed1.keras")
     big = tmp_path / "big photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 140, 3), dtype=np.uint8)).save(big)
     small = tmp_path / "small.png"
@@ -29,7 +29,8 @@ def test_predict_images_and_corrupt_file(tmp_path):
     out = tmp_path / "out"
 
     proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(big), str(corrupt), str(small),
-                           "--variant", "cbam", "--seed", "1", "--models", str(models), "--out", str(out)],
+                           "--variant", "cbam", "--seed", "1", "--regime", "smoke", "--models", str(models),
+                           "--out", str(out)],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 1
     assert f"error: {corrupt}: not a readable image" in proc.stderr and "Traceback" not in proc.stderr
@@ -51,7 +52,10 @@ def test_predict_all_bad_or_missing_model(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
     proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(img), "--models", str(tmp_path)],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 2 and "cbam/seed0.keras: no trained model" in proc.stderr
+    assert proc.returncode == 2 and "--regime: no params.yaml here to take the first regime from" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "src.stages.predict", str(img), "--models", str(tmp_path),
+                           "--regime", "short"], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2 and "short/cbam/seed0.keras: no trained model" in proc.stderr
 
 
 def test_two_inputs_that_would_write_one_overlay_are_refused_before_any_work(tmp_path):

@@ -81,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     if not loaded:
         raise DataError("no readable image among: " + ", ".join(args.images))
 
-    regime = known_regime(load_params(args.params), args.regime, args.params)
+    if Path(args.params).is_file():  # the study's regimes: the default, and a check of --regime
+        regime = known_regime(load_params(args.params), args.regime, args.params)
+    elif args.regime is None:
+        raise DataError(f"--regime: no {args.params} here to take the first regime from; name the model's regime "
+                        "(its folder under --models)")
+    else:
+        regime = args.regime
     model = load_run_model(Run(args.variant, args.seed, regime), args.models)
     small = np.stack([item[2] for item in loaded]).astype(np.float32)
     probs = model.predict(small, verbose=0)

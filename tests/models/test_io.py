@@ -54,7 +54,8 @@ def test_to_reference_keeps_weights_and_function():
     np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_missing_and_damaged_models(tmp_path):
+def test_missing_and_damaged_models(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no params.yaml: the error names the run's stage
     with pytest.raises(DataError, match=r"se/seed3.keras: no trained model; run `dvc repro train@smoke-se-3`"):
         load_run_model(Run("se", 3, "smoke"), tmp_path)
     Run("se", 3, "smoke").model(tmp_path).parent.mkdir(parents=True)

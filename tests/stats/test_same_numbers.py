@@ -146,7 +146,7 @@ def test_the_committed_study_gets_its_committed_metrics_and_report_lines():
         assert columns[8] == cells["detectable"]
     against = {t["first"]: t for t in tests if t["second"] == BASELINE}
     for variant, per_seed in accuracies.items():
-        metrics = json.loads((ROOT / f"metrics/compare/{variant}.json").read_text())
+        metrics = json.loads((ROOT / f"metrics/compare/cpu/{variant}.json").read_text())
         summary = variant_summary(np.array(list(per_seed.values())))
         for key, column in (("mean", "test_accuracy"), ("std", "test_accuracy_std"), ("ci_low", "test_accuracy_ci_low"),
                             ("ci_high", "test_accuracy_ci_high")):
