@@ -38,7 +38,7 @@ def run_train(cwd: Path, variant: str = "se", seed: int = 0, **kwargs) -> subpro
 
 
 def metrics(cwd: Path, variant: str = "se", seed: int = 0) -> dict:
-    return json.loads((cwd / "metrics/train" / variant / f"seed{seed}.json").read_text())
+    return json.loads((cwd / "metrics/train" / REGIME / variant / f"seed{seed}.json").read_text())
 
 
 def test_training_stream_is_a_function_of_seed_and_epoch():
@@ -150,7 +150,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
 
     resumed = run_train(killed)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming se-0 from epoch" in resumed.stderr
+    assert "resuming smoke-se-0 from epoch" in resumed.stderr
     m_killed, m_straight = metrics(killed), metrics(straight)
     assert m_killed["resumed_from_epoch"] >= 2 and m_killed["epochs"] == 8
     # The resumed run sees the same batches with the same weights and optimizer state: same numbers.

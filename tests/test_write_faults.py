@@ -24,7 +24,7 @@ import yaml
 
 from src.stages import compare, download, evaluate, gradcam, heatmap_study, heatmaps, preprocess, train
 from src.data import readers
-from tests.conftest import ROOT, make_official_tarball, make_prepared, run_stage, tiny_params
+from tests.conftest import ROOT, make_official_tarball, make_prepared, run_stage, tiny_params, with_study
 from tests.write_faults import WriteFaults
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -122,7 +122,7 @@ def sweep(project: Path, main, argv: list[str], errors=ERRORS, ks=None, alternat
 def write_tiny_params(project: Path) -> None:
     """params.yaml of a tiny study whose data source is a tiny archive in ``project``."""
     archive = make_official_tarball(project / "cifar.tar.gz", train_per_class=10, test_per_class=2)
-    params = tiny_params(epochs=2, seeds=[0], variants=[v for v, _ in RUNS])
+    params = with_study(tiny_params(epochs=2), variants=[v for v, _ in RUNS], seeds=[0])
     params["data"].update(sources=[{"kind": "local", "path": str(archive), "sha256": ""}], train_per_class=0,
                           test_per_class=0)
     (project / "params.yaml").write_text(yaml.safe_dump(params))

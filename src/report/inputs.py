@@ -49,4 +49,6 @@ def read_curve(run: Run, split: str, metric: str) -> pd.DataFrame:
     values = curve.apply(pd.to_numeric, errors="coerce")
     if values.isna().any().any() or not np.all(np.isfinite(values[metric])) or (values["step"] % 1).any():
         raise damaged(path, f"has a row that is not a whole step number and a finite {metric}", rebuild)
+    if split == "time" and not (values[metric] > 0).all():  # the report divides by an epoch's seconds
+        raise damaged(path, f"has an epoch of {values[metric].min()} s; every epoch takes more than 0 s", rebuild)
     return values.astype({"step": np.int64})

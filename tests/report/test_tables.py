@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from src.core.errors import DataError
 from src.paths import Run
 from src.report.tables import Study, comparison_table, mixed_seeds, report, run_table, whole_run_timing
 
@@ -198,3 +199,14 @@ def test_mcnemar_label_names_the_exact_test_when_it_was_used(tmp_path, monkeypat
     text = report(table, run_table(study, 0), tests, study, None, "smoke")
     assert "Computed: the exact binomial test on 3 of 3 pairs of models (fewer than 25 discordant images)." in text
     assert "exact binomial below 25" not in text
+
+
+def test_an_epoch_of_zero_seconds_is_a_damaged_curve_not_a_division_by_zero(tmp_path, monkeypatch):
+    # Found by the artefact fuzz: a time curve cut to "0" made the report divide by zero.
+    monkeypatch.chdir(tmp_path)
+    fake_study(tmp_path, {"original": [0.80, 0.81], "se": [0.75, 0.77]})
+    curve = Run("se", 1, "smoke").curve("time", "train_seconds")
+    curve.write_text("step\ttrain_seconds\n0\t2.5\n1\t0\n2\t1.2\n")
+    with pytest.raises(DataError, match=r"train_seconds.tsv: has an epoch of 0.0 s; every epoch takes more than 0 s; "
+                                        r"run `dvc repro train@smoke-se-1`"):
+        Study.load("smoke", ["original", "se"], [0, 1])
