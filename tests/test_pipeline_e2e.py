@@ -127,6 +127,7 @@ class Study:
     second_output: str
     lock: dict
     metrics_shown: str
+    metrics_table: str
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,9 @@ def study(project: Project) -> Study:
     second_output = project.dvc("repro")
     lock = yaml.safe_load(project.read("dvc.lock"))
     metrics_shown = json.dumps(json.loads(project.dvc("metrics", "show", "--json")))
-    return Study(output=output, **files, second_output=second_output, lock=lock, metrics_shown=metrics_shown)
+    metrics_table = project.dvc("metrics", "show")
+    return Study(output=output, **files, second_output=second_output, lock=lock, metrics_shown=metrics_shown,
+                 metrics_table=metrics_table)
 
 
 @dataclass(frozen=True)
@@ -254,10 +257,15 @@ def test_a_second_repro_does_nothing_and_the_lock_records_each_runs_own_params(s
     assert "model.attention.cbam" not in study.lock["stages"]["train@smoke-se-1"]["params"]["params.yaml"]
 
 
-def test_dvc_metrics_show_lists_every_variant(study):
-    """`dvc metrics show` finds the compare stage's one metrics file per variant."""
+def test_dvc_metrics_show_prints_the_headline_within_120_columns(study):
+    """`dvc metrics show` finds one headline file per regime and variant and no other, and its table fits 120
+    columns; the details stay in metrics/compare/."""
     for variant in VARIANTS:
-        assert f"metrics/compare/{REGIME}/{variant}.json" in study.metrics_shown
+        assert f"metrics/headline/{REGIME}-{variant}.json" in study.metrics_shown
+    assert "metrics/compare" not in study.metrics_shown
+    lines = study.metrics_table.splitlines()
+    assert len(lines) >= 1 + len(VARIANTS) and max(map(len, lines)) <= 120, study.metrics_table
+    assert "acc_lo" in lines[0] and "d_pt" in lines[0] and "train_min" in lines[0]
 
 
 def test_a_figure_param_reruns_only_the_figures(experiments):
@@ -298,9 +306,9 @@ def test_exp_show_and_metrics_diff_list_the_experiments(experiments):
     for name in EXPERIMENTS:
         assert name in experiments.table, name
     for variant in VARIANTS:
-        assert f"metrics/compare/{REGIME}/{variant}.json" in experiments.table
-    assert "test_accuracy" in experiments.table
-    assert f"metrics/compare/{REGIME}/original.json" in experiments.diff and "test_accuracy" in experiments.diff
+        assert f"metrics/headline/{REGIME}-{variant}.json" in experiments.table
+    assert "d_pt" in experiments.table
+    assert f"metrics/headline/{REGIME}-original.json" in experiments.diff and "acc" in experiments.diff
 
 
 def test_plots_show_renders_the_page_offline(plots_page):

@@ -185,6 +185,38 @@ def comparison_table(study: Study, seed: int, heatmaps: HeatmapStudy | None = No
     return table, tests
 
 
+# The headline's fields: (name, column of the comparison table, scale, decimals); d_* is the difference from
+# Original in points. Short names keep `dvc metrics show` within 120 columns (DVC sorts them by name); the
+# comparison table's files hold everything else.
+HEADLINE = (
+    ("seeds", "seeds", 1, 0),
+    ("acc", "test_accuracy", 1, 4),
+    ("acc_lo", "test_accuracy_ci_low", 1, 4),
+    ("acc_hi", "test_accuracy_ci_high", 1, 4),
+    ("d_pt", "accuracy_vs_original", 100, 2),
+    ("d_lo", "accuracy_vs_original_ci_low", 100, 2),
+    ("d_hi", "accuracy_vs_original_ci_high", 100, 2),
+    ("p_holm", "t_test_p_holm_vs_original", 1, 3),
+    ("train_min", "train_minutes", 1, 1),
+)
+
+
+def headline(table: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
+    """Per variant, what `dvc metrics show` prints: the mean test accuracy over seeds with its 95% t interval, the
+    difference from Original in points with its interval over seed pairs and Holm-adjusted paired-t p, and the
+    mean training minutes (None where a figure is undefined, e.g. Original's difference from itself)."""
+    rows = {}
+    for variant, row in table.iterrows():
+        values = {}
+        for name, column, scale, decimals in HEADLINE:
+            value = row.get(column, math.nan)
+            missing = value is None or (isinstance(value, float) and math.isnan(value)) or \
+                (variant == BASELINE and column.endswith(("vs_original", "vs_original_ci_low", "vs_original_ci_high")))
+            values[name] = None if missing else (int(value) if decimals == 0 else round(float(value) * scale, decimals))
+        rows[variant] = values
+    return rows
+
+
 def mcnemar_by_seed(study: Study, tests: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     """Secondary evidence: McNemar's p-value of every pair on each seed's two models, and the method of each."""
     rows, methods = [], []

@@ -8,7 +8,7 @@ import pytest
 
 from src.core.errors import DataError
 from src.paths import Run
-from src.report.tables import Study, comparison_table, mixed_seeds, report, run_table, whole_run_timing
+from src.report.tables import Study, comparison_table, headline, mixed_seeds, report, run_table, whole_run_timing
 
 IMAGES_PER_EPOCH = 1000
 
@@ -55,6 +55,22 @@ def test_a_worse_variant_gets_a_negative_difference_over_seeds(tmp_path, monkeyp
     assert "SE − Original = -5.00 pt: evidence that Original is more accurate" in text
     assert "| SE        | 2      | 0.7600" in text  # every run has its row
     assert "One training seed" not in text
+
+
+def test_the_headline_is_the_tables_numbers_in_short_fields(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = fake_study(tmp_path, {"original": [0.80, 0.81, 0.82], "se": [0.75, 0.77, 0.76]})
+    table, _ = comparison_table(study, seed=0)
+    rows = headline(table)
+    se, original = rows["se"], rows["original"]
+    assert list(se) == ["seeds", "acc", "acc_lo", "acc_hi", "d_pt", "d_lo", "d_hi", "p_holm", "train_min"]
+    assert se["seeds"] == 3 and se["acc"] == 0.76 and se["d_pt"] == -5.0
+    assert se["acc_lo"] == round(table.loc["se", "test_accuracy_ci_low"], 4) and se["acc_lo"] < 0.76 < se["acc_hi"]
+    assert se["d_lo"] == round(100 * table.loc["se", "accuracy_vs_original_ci_low"], 2) < -5 < se["d_hi"]
+    assert se["p_holm"] == round(table.loc["se", "t_test_p_holm_vs_original"], 3)
+    assert original["acc"] == 0.81 and original["d_pt"] is None and original["p_holm"] is None
+    one_seed = fake_study(tmp_path / "one", {"original": [0.80], "se": [0.75]})
+    assert headline(comparison_table(one_seed, seed=0)[0])["se"]["acc_lo"] is None  # no interval from one seed
 
 
 def test_one_seed_gives_no_seed_level_verdict(tmp_path, monkeypatch):
