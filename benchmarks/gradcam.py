@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks.args import positive_int
 from src.core.errors import stage_main
-from src.config.params import load_params
+from src.config.params import first_regime, load_params
 from src.explain.cam import stage_layer
 from src.explain.fast_cam import cam_explainer
 from src.explain.map_layers import FUSED, stages_for, stages_of
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | model | implementation | layer | " + " | ".join(f"{m} img/s" for m in methods)
           + " | vs reference |")
     print("|---|---|---|---|" + "---:|" * (len(methods) + 1))
-    regime = next(iter(params["study"]["regimes"]))
+    regime = first_regime(params)
     for variant in params["study"]["variants"]:
         run = Run(variant, params["study"]["seeds"][regime][0], regime)
         trained = run.model().is_file()

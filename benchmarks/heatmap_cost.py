@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.args import positive_int
 from src.core.errors import stage_main
-from src.config.params import load_params
+from src.config.params import first_regime, load_params
 from src.explain.heatmap_study import choose, measure, measure_map, randomization
 from src.models.io import load_run_model
 from src.paths import Run
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     cam, seed, implementation = params["gradcam"], params["seed"], params["model"]["implementation"]
-    regime = next(iter(params["study"]["regimes"]))
+    regime = first_regime(params)
     sizes = args.study_sizes or [len(params["study"]["seeds"][regime])]
     comparison, selection = _images(cam["faithfulness_per_class"], 1), _images(cam["selection_per_class"], 2)
     print(f"\nprofile {params['profile']}, {len(cam['methods'])} methods x {len(cam['layers'])} layers, "

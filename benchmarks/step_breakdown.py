@@ -36,7 +36,7 @@ from benchmarks.args import positive_int
 from benchmarks.peak import core_peak
 from benchmarks.recipe_search import apply_overrides
 from src.core.errors import stage_main
-from src.config.params import VARIANTS, load_params, regime_params
+from src.config.params import VARIANTS, first_regime, load_params, regime_params
 from src.config.profile import build_profile
 from src.models.flops import flops_per_image
 from src.models.resnet import build_variant
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = apply_overrides(build_profile(args.profile) if args.profile else load_params(args.params), args.overrides)
-    train = regime_params(params, next(iter(params["study"]["regimes"])))  # the first regime's settings
+    train = regime_params(params, first_regime(params))
     batch = train["batch_size"]
     precision = choose_precision(train["precision"])
     configure_runtime(params["seed"], precision.policy)

@@ -37,7 +37,7 @@ import tensorflow as tf
 from benchmarks.args import positive_float, positive_int
 from benchmarks.peak import core_peak
 from src.core.errors import stage_main
-from src.config.params import VARIANTS, load_params, regime_params, train_size, validate
+from src.config.params import VARIANTS, first_regime, load_params, regime_params, train_size, validate
 from src.config.profile import build_profile
 from src.data.loader import make_train_dataset
 from src.models.flops import flops_per_image
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.strides:
         params["model"]["strides"] = args.strides
     validate(params, origin="benchmark settings")
-    train = regime_params(params, next(iter(params["study"]["regimes"])))  # the first regime's settings
+    train = regime_params(params, first_regime(params))
     batch = train["batch_size"]
 
     rng = np.random.default_rng(0)

@@ -387,11 +387,10 @@ def _study_problems(p: dict) -> list[str]:
                             "letters, digits and _ starting with a letter (it becomes part of stage names and paths)")
             continue
         for key, value in settings.items():
-            rule = SCHEMA.get(f"train.{key}")
-            if key not in REGIME_KEYS or rule is None:
+            if key not in REGIME_KEYS:
                 problems.append(f"study.regimes.{regime}.{key}: unknown setting (value {value!r}); a regime may set "
                                 f"train settings: {', '.join(REGIME_KEYS)}")
-            elif not _passes(rule, value):
+            elif not _passes(rule := SCHEMA[f"train.{key}"], value):
                 problems.append(f"study.regimes.{regime}.{key} = {value!r} is invalid; it must be "
                                 f"{rule.allowed}{_hint(value)}")
     seeds_rule = distinct_ints(0, MAX_SEED, MAX_TRAINING_SEEDS)
@@ -412,9 +411,9 @@ def _study_problems(p: dict) -> list[str]:
     missing, extra = [k for k in expected if k not in listed], [str(k) for k in listed if k not in expected]
     wrong = [k for k in expected if k in listed and listed[k] != expected[k]]
     if missing or extra or wrong:
-        parts = ([f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
-                ([f"not in the study {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else []) + \
-                ([f"entries that do not match their name: {', '.join(wrong[:3])}"] if wrong else [])
+        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for label, keys in (("missing", missing), ("not in the study", extra),
+                                     ("entries that do not match their name:", wrong)) if keys]
         problems.append(f"study.runs does not list study.variants x study.seeds ({'; '.join(parts)}); "
                         "rewrite it with `python -m src.config.study`")
     return problems
@@ -446,10 +445,15 @@ def run_stage_arguments(description: str, prepared_default: str, argv: list[str]
     return parser.parse_args(argv)
 
 
+def first_regime(params: dict) -> str:
+    """The regime a command uses when none is named: the first of ``study.regimes``."""
+    return next(iter(params["study"]["regimes"]))
+
+
 def known_regime(params: dict, regime: str | None, origin: str = DEFAULT_PARAMS_FILE) -> str:
     """``regime`` if the params define it (None: their first regime); ParamsError naming the regimes otherwise."""
     if regime is None:
-        return next(iter(params["study"]["regimes"]))
+        return first_regime(params)
     if regime not in params["study"]["regimes"]:
         raise ParamsError(f"{origin}: regime {regime!r} is not in study.regimes "
                           f"({', '.join(params['study']['regimes'])})")
